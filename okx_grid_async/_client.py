@@ -1,0 +1,362 @@
+"""GridClient: the contract-grid endpoints, each one short and of the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from types import TracebackType
+from typing import Literal, Self, TypeVar
+
+import aiohttp
+import msgspec
+
+from ._clock import Clock
+from ._constants import (
+    CONTRACT_GRID,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT,
+    GLOBAL_URL,
+    GRID_CANCEL_CLOSE_ORDER_PATH,
+    GRID_CLOSE_POSITION_PATH,
+    GRID_ORDERS_HISTORY_PATH,
+    GRID_ORDERS_PENDING_PATH,
+    GRID_POSITIONS_PATH,
+)
+from ._credentials import Credentials
+from ._errors import MalformedResponseError, NoPositionError
+from ._limiter import LimiterStats, RateLimiter, default_rate_limiter
+from ._models import (
+    CancelCloseOrderResult,
+    ClosePositionResult,
+    GridOrder,
+    GridPosition,
+    cancel_result_parser,
+    close_result_parser,
+    grid_order_parser,
+    position_parser,
+)
+from ._sweep import AlgoIds, SweepResult, sweep
+from ._transport import Transport
+from ._validation import (
+    InvalidArgumentError,
+    check_bool,
+    check_id,
+    check_positive_decimal,
+    wire_decimal,
+)
+
+__all__ = ["CloseReconciliation", "GridClient"]
+
+R = TypeVar("R")
+
+
+class CloseReconciliation(msgspec.Struct, frozen=True, kw_only=True):
+    """What a grid's position says after a close whose outcome was unknown.
+
+    ``is_closed`` is True when the grid holds no position any more.
+    """
+
+    algo_id: str
+    positions: list[GridPosition]
+    is_closed: bool
+
+
+class GridClient:
+    """An asyncio client for OKX contract grids.
+
+    Use it as ``async with GridClient(creds) as client:``. On entering, it opens
+    one aiohttp session (unless ``session=`` is given, which is borrowed and left
+    open) and measures the offset from OKX's clock.
+
+    Args:
+        credentials: the API key, secret and passphrase.
+        base_url: https origin (``GLOBAL_URL``, ``US_URL``, ``EEA_URL``, ``OPENAPI_URL``),
+            or plain http to a loopback host (the simulator).
+        demo: send ``x-simulated-trading: 1`` (OKX demo trading). Live sends no such header.
+        user_id: the OKX User ID whose rate budget this key spends; keys of one user
+            should pass it so they share one budget. Defaults to the API key.
+        timeout: default deadline of each call in seconds, rate-limit waits and
+            retries included; also bounds each socket read.
+        rate_limiter: a :class:`LocalRateLimiter` or :class:`RedisRateLimiter`;
+            ``None`` uses the process-wide :func:`default_rate_limiter`.
+        session: an aiohttp session to borrow.
+        clock: the clock for timestamps, backoff and waits (tests pass a FakeClock).
+        connect_timeout: seconds to open a connection.
+        max_attempts: attempts per call, the first included.
+
+    Raises:
+        ValueError / TypeError: for a bad base_url, timeout or user_id.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str = GLOBAL_URL,
+        demo: bool = False,
+        user_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        rate_limiter: RateLimiter | None = None,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
+        check_bool(demo, "demo")
+        if user_id is not None:
+            check_id(user_id, "user_id")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive int, not {max_attempts!r}")
+        self._transport = Transport(
+            credentials,
+            base_url=base_url,
+            demo=demo,
+            user_key=user_id or credentials.api_key,
+            timeout=float(timeout),
+            limiter=rate_limiter or default_rate_limiter(),
+            session=session,
+            clock=clock,
+            connect_timeout=connect_timeout,
+            max_attempts=max_attempts,
+        )
+        self._state: Literal["new", "open", "closed"] = "new"
+
+    # ------------------------------------------------------------ life cycle
+
+    async def __aenter__(self) -> Self:
+        if self._state == "closed":
+            raise RuntimeError("a closed GridClient cannot be reopened; create a new one")
+        if self._state == "open":
+            raise RuntimeError("this GridClient is already open")
+        await self._transport.open()
+        self._state = "open"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session this client opened (a borrowed one is left open)."""
+        self._state = "closed"
+        await self._transport.close()
+
+    @property
+    def base_url(self) -> str:
+        """The origin requests go to."""
+        return self._transport.base_url
+
+    @property
+    def user_key(self) -> str:
+        """The key of this client's rate budgets: ``user_id``, else the API key."""
+        return self._transport.user_key
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """The limiter this client paces its requests through."""
+        return self._transport.limiter
+
+    @property
+    def clock_offset_ms(self) -> float:
+        """OKX's clock minus this machine's, in milliseconds, as last measured."""
+        return self._transport.offset_ms
+
+    def limiter_stats(self, path: str = GRID_POSITIONS_PATH) -> LimiterStats:
+        """The rate-limit figures of this client's user for one endpoint path."""
+        return self._transport.limiter.stats(self.user_key, path)
+
+    # ------------------------------------------------------------ endpoints
+
+    async def get_positions(
+        self, algo_id: str, *, timeout: float | None = None
+    ) -> list[GridPosition]:
+        """The position of a contract grid (``GET /api/v5/tradingBot/grid/positions``).
+
+        An empty position comes back as rows whose ``pos`` is zero, or no rows;
+        :attr:`GridPosition.is_empty` tells.
+
+        Raises:
+            TypeError, InvalidArgumentError: for a bad ``algo_id`` (nothing is sent).
+            OKXAPIError (e.g. GridNotFoundError), DeadlineExceededError, TransportError,
+            MalformedResponseError.
+        """
+        check_id(algo_id, "algo_id")
+        params = {"algoOrdType": CONTRACT_GRID, "algoId": algo_id}
+        return await self._transport.request(
+            "GET", GRID_POSITIONS_PATH, params, position_parser, timeout=timeout
+        )
+
+    async def close_position(
+        self,
+        algo_id: str,
+        *,
+        mkt_close: bool,
+        sz: Decimal | int | str | None = None,
+        px: Decimal | int | str | None = None,
+        timeout: float | None = None,
+    ) -> ClosePositionResult:
+        """Close the position of a grid stopped with "keep position".
+
+        ``mkt_close=True`` closes everything at market; ``mkt_close=False`` places
+        a limit close order of ``sz`` contracts at price ``px`` (both required,
+        finite, > 0; Decimal, int or str, never float).
+
+        The close is sent again only when OKX certainly did not execute it
+        (50011, 50013, or no connection); otherwise an unclear end raises
+        :class:`OutcomeUnknownError`: call :meth:`reconcile_close` before acting again.
+
+        Raises:
+            TypeError, InvalidArgumentError: for bad arguments (nothing is sent).
+            OutcomeUnknownError, GridError subclasses (e.g. NoPositionError,
+            ClosingOrderExistsError), OKXAPIError, DeadlineExceededError.
+        """
+        check_id(algo_id, "algo_id")
+        check_bool(mkt_close, "mkt_close")
+        params: dict[str, object] = {"algoId": algo_id, "mktClose": mkt_close}
+        if mkt_close:
+            if sz is not None or px is not None:
+                raise InvalidArgumentError(
+                    "sz and px are for a partial close: leave them out with mkt_close=True"
+                )
+        else:
+            if sz is None or px is None:
+                missing = " and ".join(n for n, v in (("sz", sz), ("px", px)) if v is None)
+                raise InvalidArgumentError(f"{missing} required when mkt_close=False")
+            params["sz"] = wire_decimal(check_positive_decimal(sz, "sz"))
+            params["px"] = wire_decimal(check_positive_decimal(px, "px"))
+        rows = await self._transport.request(
+            "POST",
+            GRID_CLOSE_POSITION_PATH,
+            params,
+            close_result_parser,
+            timeout=timeout,
+            algo_id=algo_id,
+        )
+        return _one(rows, GRID_CLOSE_POSITION_PATH)
+
+    async def cancel_close_order(
+        self, algo_id: str, ord_id: str, *, timeout: float | None = None
+    ) -> CancelCloseOrderResult:
+        """Cancel the limit close order that a partial :meth:`close_position` placed.
+
+        Raises:
+            TypeError, InvalidArgumentError: for bad ids (nothing is sent).
+            OutcomeUnknownError, OKXAPIError, DeadlineExceededError.
+        """
+        check_id(algo_id, "algo_id")
+        check_id(ord_id, "ord_id")
+        params = {"algoId": algo_id, "ordId": ord_id}
+        rows = await self._transport.request(
+            "POST",
+            GRID_CANCEL_CLOSE_ORDER_PATH,
+            params,
+            cancel_result_parser,
+            timeout=timeout,
+            algo_id=algo_id,
+        )
+        return _one(rows, GRID_CANCEL_CLOSE_ORDER_PATH)
+
+    async def reconcile_close(
+        self, algo_id: str, *, timeout: float | None = None
+    ) -> CloseReconciliation:
+        """Read a grid's position after :class:`OutcomeUnknownError` to learn what happened.
+
+        ``is_closed`` is True when no position is left (OKX may also answer 51058,
+        "no available position", which counts as closed). A partial close places a
+        limit order that leaves the position unchanged until it fills: compare
+        ``positions`` with what you expected before sending it again.
+        """
+        try:
+            positions = await self.get_positions(algo_id, timeout=timeout)
+        except NoPositionError:
+            positions = []
+        return CloseReconciliation(
+            algo_id=algo_id,
+            positions=positions,
+            is_closed=all(p.is_empty for p in positions),
+        )
+
+    async def iter_grids(
+        self,
+        *,
+        history: bool = False,
+        inst_id: str | None = None,
+        page_size: int = 100,
+        timeout: float | None = None,
+    ) -> AsyncIterator[GridOrder]:
+        """Every contract grid of the account, newest first, page after page.
+
+        Reads ``orders-algo-pending`` (``history=False``: running grids and those
+        stopped with their position kept, ``state == "no_close_position"``) or
+        ``orders-algo-history``, following OKX's ``after`` cursor. Each page
+        counts against the endpoint's budget. The result can be passed straight
+        to :meth:`sweep_positions`.
+
+        Raises:
+            InvalidArgumentError: for a page_size outside 1..100.
+            OKXAPIError, DeadlineExceededError (per page), MalformedResponseError.
+        """
+        check_bool(history, "history")
+        if isinstance(page_size, bool) or not isinstance(page_size, int):
+            raise TypeError("page_size must be an int")
+        if not 1 <= page_size <= 100:
+            raise InvalidArgumentError(f"page_size must be 1..100, not {page_size}")
+        path = GRID_ORDERS_HISTORY_PATH if history else GRID_ORDERS_PENDING_PATH
+        params: dict[str, str] = {"algoOrdType": CONTRACT_GRID, "limit": str(page_size)}
+        if inst_id is not None:
+            params["instId"] = inst_id
+        while True:
+            rows = await self._transport.request(
+                "GET", path, params, grid_order_parser, timeout=timeout
+            )
+            for row in rows:
+                yield row
+            if len(rows) < page_size:
+                return
+            cursor = rows[-1].algo_id
+            if params.get("after") == cursor:
+                raise MalformedResponseError(
+                    f"pagination did not advance past algoId {cursor}", 200, ""
+                )
+            params["after"] = cursor
+
+    def sweep_positions(
+        self,
+        algo_ids: AlgoIds,
+        *,
+        concurrency: int = 20,
+        timeout: float | None = None,
+    ) -> AsyncIterator[SweepResult]:
+        """Read many grids' positions concurrently, yielding each result as it completes.
+
+        ``algo_ids`` may be any iterable or async iterable of ids or
+        :class:`GridOrder` (e.g. :meth:`iter_grids`). A failing grid is one
+        :class:`SweepResult` with its ``error``; the sweep goes on. At most
+        ``concurrency`` requests are in flight and ids are read lazily, so memory
+        does not grow with the number of ids. Leaving the loop early or
+        cancelling cancels the requests in flight. Pacing is the rate limiter's:
+        concurrency above the budget only queues.
+        """
+
+        async def fetch(algo_id: str) -> list[GridPosition]:
+            return await self.get_positions(algo_id, timeout=timeout)
+
+        return sweep(algo_ids, fetch, concurrency)
+
+    def __repr__(self) -> str:
+        return f"GridClient({self._transport!r}, state={self._state!r})"
+
+
+def _one(rows: list[R], path: str) -> R:
+    if len(rows) != 1:
+        raise MalformedResponseError(f"{path}: expected one row, got {len(rows)}", 200, "")
+    return rows[0]

@@ -1,0 +1,44 @@
+"""Defaults and fixed facts in one place: hosts, paths, limits, timeouts, retry caps."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Hosts (okx-notes: global, regional, and the newer openapi name).
+GLOBAL_URL: Final = "https://www.okx.com"
+US_URL: Final = "https://us.okx.com"
+EEA_URL: Final = "https://eea.okx.com"
+OPENAPI_URL: Final = "https://openapi.okx.com"
+
+# Endpoint paths.
+PUBLIC_TIME_PATH: Final = "/api/v5/public/time"
+GRID_POSITIONS_PATH: Final = "/api/v5/tradingBot/grid/positions"
+GRID_CLOSE_POSITION_PATH: Final = "/api/v5/tradingBot/grid/close-position"
+GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"
+GRID_ORDERS_HISTORY_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-history"
+GRID_CANCEL_CLOSE_ORDER_PATH: Final = "/api/v5/tradingBot/grid/cancel-close-order"
+
+CONTRACT_GRID: Final = "contract_grid"
+
+# Rate limits: 20 requests per 2 s per (User ID, endpoint) for every grid endpoint here.
+GRID_MAX_RATE: Final = 20
+GRID_TIME_PERIOD: Final = 2.0
+# Seconds added to the window so that network jitter cannot squeeze 21 arrivals into 2 s.
+DEFAULT_SAFETY_MARGIN: Final = 0.05
+# Public /time: 10 requests per 2 s per IP.
+PUBLIC_TIME_MAX_RATE: Final = 10
+PUBLIC_TIME_PERIOD: Final = 2.0
+
+# Timeouts (seconds).
+DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+# OKX rejects a timestamp more than 30 s away from its clock (50102).
+MAX_TIMESTAMP_SKEW: Final = 30.0
+
+# Retries.
+DEFAULT_MAX_ATTEMPTS: Final = 5
+BACKOFF_BASE: Final = 0.25
+BACKOFF_CAP: Final = 4.0
+
+# Error bodies kept on exceptions, in characters.
+RAW_TEXT_LIMIT: Final = 500

@@ -1,0 +1,597 @@
+"""The simulated exchange: accounts, contract grids, mark prices and close orders, without I/O.
+
+Business rules raise :class:`SimError` carrying OKX's code and message; the
+server turns it into OKX's envelope. Every number is a :class:`~decimal.Decimal`
+and one simple model keeps the position fields consistent with each other:
+
+- ``ctVal`` (contract size in the base currency): BTC 0.01, ETH 0.1, others 1.
+- ``pos`` is signed, in contracts: negative is short (OKX's ``net`` mode).
+- ``notionalUsd = |pos| * ctVal * markPx``; ``imr = notionalUsd / lever``;
+  ``mmr = notionalUsd * 0.004``.
+- ``upl = (markPx - avgPx) * pos * ctVal``; ``uplRatio = upl / imr``;
+  ``mgnRatio = (imr + upl) / mmr``.
+- ``liqPx = avgPx * (1 - 1/lever + 0.004)`` for a long,
+  ``avgPx * (1 + 1/lever - 0.004)`` for a short.
+- A grid without a position answers ``pos`` "0" and "" for every number that
+  needs one (avgPx, liqPx, imr, mmr, upl, uplRatio, mgnRatio, notionalUsd, adl).
+
+A close fills at the mark (market close) or at the order price (limit close),
+adds to ``realized_pnl``, and a grid whose position reaches 0 this way becomes
+``"stopped"``: it leaves orders-algo-pending for orders-algo-history.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Final, Literal, get_args
+
+__all__ = [
+    "CloseOrder",
+    "Direction",
+    "GridState",
+    "SimAccount",
+    "SimError",
+    "SimExchange",
+    "SimGrid",
+    "algo_order_row",
+    "fmt",
+    "param_empty",
+    "param_error",
+    "position_row",
+    "to_decimal",
+]
+
+GridState = Literal["running", "no_close_position", "stopping", "stopped"]
+"""OKX's grid ``state``; ``no_close_position`` (stopped, position kept) is the one close acts on."""
+Direction = Literal["long", "short", "neutral"]
+OrderState = Literal["live", "filled", "canceled"]
+
+GRID_STATES: Final[frozenset[str]] = frozenset(get_args(GridState))
+DIRECTIONS: Final[frozenset[str]] = frozenset(get_args(Direction))
+
+MMR_RATE: Final = Decimal("0.004")
+_CT_VAL: Final = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
+_DEFAULT_CT_VAL: Final = Decimal(1)
+# Marks move in steps of about one basis point and keep six significant digits.
+_WALK_BPS: Final = 10
+_MARK_DIGITS: Final = 6
+
+DecimalLike = Decimal | int | str
+
+
+class SimError(Exception):
+    """A request the exchange refuses: OKX's ``code`` and ``msg`` for the envelope."""
+
+    def __init__(self, code: str, msg: str) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.code = code
+        self.msg = msg
+
+
+def param_empty(name: str) -> SimError:
+    """OKX's 50014 for a required parameter that is missing or empty."""
+    return SimError("50014", f"Parameter {name} can not be empty")
+
+
+def param_error(name: str) -> SimError:
+    """OKX's 51000 for a parameter whose value is not acceptable."""
+    return SimError("51000", f"Parameter {name} error")
+
+
+def to_decimal(value: DecimalLike) -> Decimal:
+    """``value`` as a finite Decimal.
+
+    Raises:
+        ValueError: If it is not a finite number.
+    """
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError(f"not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def fmt(value: Decimal) -> str:
+    """OKX's string for a number: plain notation, no trailing zeros, never ``-0``."""
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+@dataclass(frozen=True, slots=True)
+class SimAccount:
+    """An API key of a simulated user. Several keys may share one ``user_id`` (and its budget).
+
+    The secret key and passphrase are left out of ``repr`` so they never reach logs.
+    """
+
+    api_key: str
+    secret_key: str = field(repr=False)
+    passphrase: str = field(repr=False)
+    user_id: str
+
+
+@dataclass(eq=False, slots=True)
+class CloseOrder:
+    """A limit order placed by a partial close-position: closes ``sz`` contracts at ``px``."""
+
+    ord_id: str
+    sz: Decimal
+    px: Decimal
+    c_time: int
+    state: OrderState = "live"
+
+
+@dataclass(eq=False, slots=True)
+class SimGrid:
+    """A simulated contract grid. Mutable: tests may change any field directly.
+
+    Prices are in the quote currency, ``pos`` in contracts (negative for a
+    short), times in Unix milliseconds.
+    """
+
+    algo_id: str
+    user_id: str
+    inst_id: str
+    state: GridState
+    pos: Decimal
+    avg_px: Decimal
+    mark_px: Decimal
+    lever: Decimal
+    direction: Direction
+    grid_num: int
+    min_px: Decimal
+    max_px: Decimal
+    investment: Decimal
+    c_time: int
+    u_time: int
+    algo_cl_ord_id: str = ""
+    realized_pnl: Decimal = Decimal(0)
+    close_calls: int = 0
+    """Close-position requests executed for this grid (market closes and placed orders)."""
+    orders: list[CloseOrder] = field(default_factory=list)
+
+    @property
+    def ct_val(self) -> Decimal:
+        """Contract size in the base currency."""
+        return _CT_VAL.get(self.inst_id.split("-")[0], _DEFAULT_CT_VAL)
+
+    @property
+    def ccy(self) -> str:
+        """Margin currency: the quote currency of the instrument."""
+        parts = self.inst_id.split("-")
+        return parts[1] if len(parts) > 1 else parts[0]
+
+    @property
+    def inst_type(self) -> str:
+        """``SWAP`` for perpetuals, ``FUTURES`` otherwise."""
+        return "SWAP" if self.inst_id.endswith("-SWAP") else "FUTURES"
+
+    @property
+    def upl(self) -> Decimal:
+        """Unrealised profit and loss in the margin currency."""
+        return (self.mark_px - self.avg_px) * self.pos * self.ct_val
+
+    @property
+    def pending_order(self) -> CloseOrder | None:
+        """The live close order, if one is waiting for the mark to reach its price."""
+        return next((o for o in self.orders if o.state == "live"), None)
+
+    def order(self, ord_id: str) -> CloseOrder | None:
+        """The close order ``ord_id`` of this grid, in any state."""
+        return next((o for o in self.orders if o.ord_id == ord_id), None)
+
+
+def position_row(grid: SimGrid) -> dict[str, str]:
+    """The grid's row for ``GET /api/v5/tradingBot/grid/positions``, every field as a string."""
+    has_pos = grid.pos != 0
+    notional = abs(grid.pos) * grid.ct_val * grid.mark_px
+    imr = notional / grid.lever
+    mmr = notional * MMR_RATE
+    upl = grid.upl
+    if grid.pos > 0:
+        liq_px = grid.avg_px * (1 - 1 / grid.lever + MMR_RATE)
+    else:
+        liq_px = grid.avg_px * (1 + 1 / grid.lever - MMR_RATE)
+
+    def num(value: Decimal) -> str:
+        return fmt(value) if has_pos else ""
+
+    return {
+        "adl": "1" if has_pos else "",
+        "algoClOrdId": grid.algo_cl_ord_id,
+        "algoId": grid.algo_id,
+        "avgPx": num(grid.avg_px),
+        "cTime": str(grid.c_time),
+        "ccy": grid.ccy,
+        "imr": num(imr),
+        "instId": grid.inst_id,
+        "instType": grid.inst_type,
+        "last": fmt(grid.mark_px),
+        "lever": fmt(grid.lever),
+        "liqPx": num(max(liq_px, Decimal(0))),
+        "markPx": fmt(grid.mark_px),
+        "mgnMode": "cross",
+        "mgnRatio": num((imr + upl) / mmr) if has_pos else "",
+        "mmr": num(mmr),
+        "notionalUsd": num(notional),
+        "pos": fmt(grid.pos),
+        "posSide": "net",
+        "uTime": str(grid.u_time),
+        "upl": num(upl),
+        "uplRatio": num(upl / imr) if has_pos else "",
+    }
+
+
+def algo_order_row(grid: SimGrid) -> dict[str, str]:
+    """The grid's row for ``orders-algo-pending`` / ``orders-algo-history`` (a subset of OKX's)."""
+    total_pnl = grid.realized_pnl + grid.upl
+    return {
+        "algoClOrdId": grid.algo_cl_ord_id,
+        "algoId": grid.algo_id,
+        "algoOrdType": "contract_grid",
+        "cTime": str(grid.c_time),
+        "direction": grid.direction,
+        "gridNum": str(grid.grid_num),
+        "instId": grid.inst_id,
+        "instType": grid.inst_type,
+        "investment": fmt(grid.investment),
+        "lever": fmt(grid.lever),
+        "maxPx": fmt(grid.max_px),
+        "minPx": fmt(grid.min_px),
+        "pnlRatio": fmt(total_pnl / grid.investment) if grid.investment else "",
+        "state": grid.state,
+        # A running grid has no stop type; every other state here came from "stop, keep position".
+        "stopType": "" if grid.state == "running" else "2",
+        "sz": fmt(grid.investment),
+        "tag": "",
+        "totalPnl": fmt(total_pnl),
+        "uTime": str(grid.u_time),
+    }
+
+
+class SimExchange:
+    """Accounts and grids, and the rules of the grid endpoints.
+
+    ``rng`` drives ids and price moves, so a seeded ``rng`` makes both
+    reproducible; ``now_ms`` gives the exchange's wall clock in Unix ms.
+    """
+
+    __slots__ = ("_accounts", "_grids", "_last_id", "_now_ms", "_rng")
+
+    def __init__(self, rng: random.Random, now_ms: Callable[[], int]) -> None:
+        self._rng = rng
+        self._now_ms = now_ms
+        self._accounts: dict[str, SimAccount] = {}
+        self._grids: dict[str, SimGrid] = {}
+        # Ids grow like OKX's snowflake ids, so "newest first" is "largest first".
+        self._last_id = rng.randrange(5 * 10**17, 6 * 10**17)
+
+    def _next_id(self) -> str:
+        self._last_id += self._rng.randint(1, 4096)
+        return str(self._last_id)
+
+    # -- accounts -----------------------------------------------------------
+
+    def add_account(
+        self,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        passphrase: str | None = None,
+        user_id: str | None = None,
+    ) -> SimAccount:
+        """Register an API key; each value left as ``None`` is generated at random.
+
+        Raises:
+            ValueError: If ``api_key`` is already registered or a value is empty.
+        """
+        account = SimAccount(
+            api_key=str(uuid.uuid4()) if api_key is None else api_key,
+            secret_key=secrets.token_hex(16).upper() if secret_key is None else secret_key,
+            passphrase=secrets.token_urlsafe(12) if passphrase is None else passphrase,
+            user_id=str(10**14 + secrets.randbelow(9 * 10**14)) if user_id is None else user_id,
+        )
+        if not all((account.api_key, account.secret_key, account.passphrase, account.user_id)):
+            raise ValueError("api_key, secret_key, passphrase and user_id must not be empty")
+        if account.api_key in self._accounts:
+            raise ValueError(f"api_key {account.api_key!r} is already registered")
+        self._accounts[account.api_key] = account
+        return account
+
+    def account(self, api_key: str) -> SimAccount | None:
+        """The account of ``api_key``, or ``None`` if the key is unknown."""
+        return self._accounts.get(api_key)
+
+    def has_user(self, user_id: str) -> bool:
+        """Whether some registered key belongs to ``user_id``."""
+        return any(a.user_id == user_id for a in self._accounts.values())
+
+    # -- grids --------------------------------------------------------------
+
+    def add_grid(
+        self,
+        user_id: str,
+        algo_id: str | None = None,
+        inst_id: str = "BTC-USDT-SWAP",
+        state: GridState = "no_close_position",
+        pos: DecimalLike = Decimal(35),
+        avg_px: DecimalLike = Decimal("29215.01"),
+        mark_px: DecimalLike = Decimal("29213.9"),
+        lever: DecimalLike = Decimal(5),
+        *,
+        algo_cl_ord_id: str = "",
+        direction: Direction | None = None,
+        grid_num: int = 10,
+        min_px: DecimalLike | None = None,
+        max_px: DecimalLike | None = None,
+        investment: DecimalLike | None = None,
+    ) -> SimGrid:
+        """Create a contract grid of ``user_id`` and return it.
+
+        ``algo_id`` defaults to a new 18-digit id larger than every earlier
+        one. ``direction`` defaults to the sign of ``pos``; ``min_px`` and
+        ``max_px`` to 10% around ``avg_px``; ``investment`` to the margin of
+        the position at ``avg_px``.
+
+        Raises:
+            ValueError: On an unknown user, a duplicate or non-numeric
+                ``algo_id``, an unknown ``state`` or ``direction``, a
+                non-positive ``lever``/price, or a non-numeric value.
+        """
+        if not self.has_user(user_id):
+            raise ValueError(f"unknown user_id {user_id!r}: add_account first")
+        if state not in GRID_STATES:
+            raise ValueError(f"state must be one of {sorted(GRID_STATES)}, got {state!r}")
+        if direction is not None and direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
+        if algo_id is None:
+            algo_id = self._next_id()
+        elif not algo_id.isdigit():
+            raise ValueError(f"algo_id must be a numeric string, got {algo_id!r}")
+        else:
+            self._last_id = max(self._last_id, int(algo_id))
+        if algo_id in self._grids:
+            raise ValueError(f"algo_id {algo_id!r} already exists")
+        pos_d, avg_d, mark_d, lever_d = map(to_decimal, (pos, avg_px, mark_px, lever))
+        if lever_d <= 0 or avg_d <= 0 or mark_d <= 0:
+            raise ValueError("lever, avg_px and mark_px must be positive")
+        now = self._now_ms()
+        grid = SimGrid(
+            algo_id=algo_id,
+            user_id=user_id,
+            inst_id=inst_id,
+            state=state,
+            pos=pos_d,
+            avg_px=avg_d,
+            mark_px=mark_d,
+            lever=lever_d,
+            direction=direction or ("short" if pos_d < 0 else "long"),
+            grid_num=grid_num,
+            min_px=to_decimal(min_px) if min_px is not None else _round_price(avg_d * 9 / 10),
+            max_px=to_decimal(max_px) if max_px is not None else _round_price(avg_d * 11 / 10),
+            investment=Decimal(0),
+            c_time=now,
+            u_time=now,
+            algo_cl_ord_id=algo_cl_ord_id,
+        )
+        grid.investment = (
+            to_decimal(investment)
+            if investment is not None
+            else _round_price(abs(pos_d) * grid.ct_val * avg_d / lever_d)
+        )
+        self._grids[algo_id] = grid
+        return grid
+
+    def add_demo_grids(self, user_id: str, count: int) -> list[SimGrid]:
+        """Add ``count`` varied grids to ``user_id``: mostly stopped with a position kept.
+
+        One in ten is running and one in ten already stopped (closed), so
+        both pending and history listings have rows.
+        """
+        instruments = (
+            ("BTC-USDT-SWAP", Decimal("65000")),
+            ("ETH-USDT-SWAP", Decimal("3400")),
+            ("SOL-USDT-SWAP", Decimal("150")),
+        )
+        grids = []
+        for i in range(count):
+            inst_id, base_px = instruments[i % len(instruments)]
+            avg_px = _round_price(base_px * (1 + Decimal(self._rng.randint(-300, 300)) / 10_000))
+            mark_px = _round_price(avg_px * (1 + Decimal(self._rng.randint(-100, 100)) / 10_000))
+            size = Decimal(self._rng.randint(1, 100))
+            state: GridState = (
+                "running" if i % 10 == 3 else "stopped" if i % 10 == 7 else "no_close_position"
+            )
+            grids.append(
+                self.add_grid(
+                    user_id,
+                    inst_id=inst_id,
+                    state=state,
+                    pos=Decimal(0) if state == "stopped" else size if i % 2 == 0 else -size,
+                    avg_px=avg_px,
+                    mark_px=mark_px,
+                    lever=Decimal(self._rng.choice((2, 3, 5, 10))),
+                    direction="long" if i % 2 == 0 else "short",
+                )
+            )
+        return grids
+
+    def grid(self, algo_id: str) -> SimGrid:
+        """The grid ``algo_id``, whoever owns it.
+
+        Raises:
+            KeyError: If there is no such grid.
+        """
+        try:
+            return self._grids[algo_id]
+        except KeyError:
+            raise KeyError(f"no grid with algo_id {algo_id!r}") from None
+
+    def owned_grid(self, user_id: str, algo_id: str) -> SimGrid:
+        """The grid ``algo_id`` as ``user_id`` may see it.
+
+        Raises:
+            SimError: 51293 if it does not exist or belongs to another user.
+        """
+        grid = self._grids.get(algo_id)
+        if grid is None or grid.user_id != user_id:
+            raise SimError("51293", "Algo order does not exist")
+        return grid
+
+    def list_grids(
+        self,
+        user_id: str,
+        *,
+        history: bool,
+        algo_id: str | None = None,
+        inst_id: str | None = None,
+        inst_type: str | None = None,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[SimGrid]:
+        """``user_id``'s grids, newest (largest algoId) first, as OKX pages them.
+
+        ``history`` selects stopped grids, otherwise every other state.
+        ``after`` keeps algoIds below it (older), ``before`` those above it
+        (newer). With only ``before``, the ``limit`` rows nearest the cursor
+        are returned, so paging towards newer rows leaves no gap.
+        """
+        rows = sorted(
+            (
+                g
+                for g in self._grids.values()
+                if g.user_id == user_id
+                and (g.state == "stopped") == history
+                and (algo_id is None or g.algo_id == algo_id)
+                and (inst_id is None or g.inst_id == inst_id)
+                and (inst_type is None or g.inst_type == inst_type)
+                and (after is None or int(g.algo_id) < after)
+                and (before is None or int(g.algo_id) > before)
+            ),
+            key=lambda g: int(g.algo_id),
+            reverse=True,
+        )
+        if before is not None and after is None:
+            return rows[-limit:]
+        return rows[:limit]
+
+    # -- prices -------------------------------------------------------------
+
+    def set_mark_price(self, algo_id: str, px: DecimalLike) -> None:
+        """Move the grid's mark price, filling its close order if the new mark reaches it.
+
+        Raises:
+            KeyError: If there is no such grid.
+            ValueError: If ``px`` is not a positive number.
+        """
+        grid = self.grid(algo_id)
+        mark = to_decimal(px)
+        if mark <= 0:
+            raise ValueError(f"mark price must be positive, got {px!r}")
+        grid.mark_px = mark
+        self._fill_if_reached(grid)
+
+    def walk_prices(self) -> None:
+        """Move the mark of every grid not stopped by a random step of up to 10 basis points."""
+        for grid in self._grids.values():
+            if grid.state == "stopped":
+                continue
+            step = Decimal(self._rng.randint(-_WALK_BPS, _WALK_BPS)) / 10_000
+            grid.mark_px = _round_price(grid.mark_px * (1 + step))
+            self._fill_if_reached(grid)
+
+    # -- close-position and cancel-close-order ------------------------------
+
+    def _closable(self, user_id: str, algo_id: str) -> SimGrid:
+        grid = self.owned_grid(user_id, algo_id)
+        if grid.state != "no_close_position":
+            raise SimError("51059", "Strategy for the current state does not support this operation")
+        if grid.pending_order is not None:
+            raise SimError("51342", "Closing order already exists. Please try again later")
+        if grid.pos == 0:
+            raise SimError("51058", "No available position for this algo order")
+        return grid
+
+    def market_close(self, user_id: str, algo_id: str) -> SimGrid:
+        """Close the whole position at the mark; the grid becomes ``"stopped"``.
+
+        Raises:
+            SimError: 51293 unknown grid, 51059 not ``no_close_position``,
+                51342 a close order is live, 51058 no position.
+        """
+        grid = self._closable(user_id, algo_id)
+        self._reduce(grid, abs(grid.pos), grid.mark_px)
+        grid.state = "stopped"
+        grid.close_calls += 1
+        return grid
+
+    def place_close_order(self, user_id: str, algo_id: str, sz: Decimal, px: Decimal) -> CloseOrder:
+        """Place a limit order closing ``sz`` contracts at ``px``; it fills once the mark reaches px.
+
+        A long's order fills when the mark is at or above ``px``, a short's
+        at or below; an order already reached fills at once.
+
+        Raises:
+            SimError: As :meth:`market_close`, and 51000 if ``sz`` is not in
+                ``(0, |pos|]`` or ``px`` is not positive.
+        """
+        grid = self._closable(user_id, algo_id)
+        if not 0 < sz <= abs(grid.pos):
+            raise param_error("sz")
+        if px <= 0:
+            raise param_error("px")
+        order = CloseOrder(ord_id=self._next_id(), sz=sz, px=px, c_time=self._now_ms())
+        grid.orders.append(order)
+        grid.close_calls += 1
+        grid.u_time = order.c_time
+        self._fill_if_reached(grid)
+        return order
+
+    def cancel_close_order(self, user_id: str, algo_id: str, ord_id: str) -> CloseOrder:
+        """Cancel the grid's live close order ``ord_id``.
+
+        Raises:
+            SimError: 51293 unknown grid; 51603 "Order does not exist" if the
+                grid has no live order ``ord_id`` (never placed, filled, or
+                already canceled).
+        """
+        grid = self.owned_grid(user_id, algo_id)
+        order = grid.order(ord_id)
+        if order is None or order.state != "live":
+            raise SimError("51603", "Order does not exist")
+        order.state = "canceled"
+        grid.u_time = self._now_ms()
+        return order
+
+    def _fill_if_reached(self, grid: SimGrid) -> None:
+        order = grid.pending_order
+        if order is None or grid.pos == 0:
+            return
+        reached = grid.mark_px >= order.px if grid.pos > 0 else grid.mark_px <= order.px
+        if not reached:
+            return
+        order.state = "filled"
+        self._reduce(grid, min(order.sz, abs(grid.pos)), order.px)
+        if grid.pos == 0:
+            grid.state = "stopped"
+
+    def _reduce(self, grid: SimGrid, qty: Decimal, price: Decimal) -> None:
+        sign = 1 if grid.pos > 0 else -1
+        grid.realized_pnl += (price - grid.avg_px) * qty * sign * grid.ct_val
+        grid.pos -= sign * qty
+        grid.u_time = self._now_ms()
+
+
+def _round_price(px: Decimal) -> Decimal:
+    """``px`` kept to six significant digits, like an exchange's tick size would."""
+    if px == 0:
+        return px
+    return px.quantize(Decimal(10) ** (px.adjusted() - _MARK_DIGITS + 1))

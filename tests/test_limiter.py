@@ -1,0 +1,239 @@
+"""LocalRateLimiter on a fake clock: the sliding-window bound, throughput, FIFO, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+
+import pytest
+
+from okx_grid_async import FakeClock, LocalRateLimiter
+
+POS = "/api/v5/tradingBot/grid/positions"
+CLOSE = "/api/v5/tradingBot/grid/close-position"
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """Largest number of times in any half-open window [t, t + window)."""
+    ordered = sorted(times)
+    return max(
+        (bisect.bisect_left(ordered, t + window) - i for i, t in enumerate(ordered)), default=0
+    )
+
+
+def test_max_in_window_helper() -> None:
+    assert max_in_window([], 2) == 0
+    assert max_in_window([0, 1, 1.999, 2.0], 2) == 3
+    assert max_in_window([0, 0, 0], 1) == 3
+
+
+async def _burst(limiter: LocalRateLimiter, clock: FakeClock, n: int, endpoint: str = POS) -> list[float]:
+    granted: list[float] = []
+
+    async def one() -> None:
+        async with limiter.slot("user-1", endpoint):
+            granted.append(clock.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return granted
+
+
+async def test_first_twenty_go_at_once_and_the_21st_waits_a_full_window() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, safety_margin=0.05, clock=clock)
+    start = clock.monotonic()
+    granted = await _burst(limiter, clock, 21)
+    assert granted[:20] == [start] * 20
+    assert granted[20] == pytest.approx(start + 2.05)
+
+
+@pytest.mark.parametrize("n", [21, 80, 400])
+async def test_no_window_ever_holds_more_than_max_rate(n: int) -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, safety_margin=0.0, clock=clock)
+    granted = await _burst(limiter, clock, n)
+    assert len(granted) == n
+    assert max_in_window(granted, 2.0) == 20
+
+
+async def test_sustained_throughput_uses_at_least_95_percent_of_the_budget() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, clock=clock)
+    start = clock.monotonic()
+    granted = await _burst(limiter, clock, 400)
+    rate = (len(granted) - 20) / (granted[-1] - start)  # the first 20 cost no time
+    assert rate / 10.0 >= 0.95
+
+
+async def test_a_slot_in_flight_counts_until_its_answer_comes_back() -> None:
+    """A request still in flight may arrive late, so it holds its slot however long it takes."""
+    clock = FakeClock()
+    limiter = LocalRateLimiter(2, 1.0, safety_margin=0.0, clock=clock)
+    release = asyncio.Event()
+    granted: list[float] = []
+
+    async def slow() -> None:
+        async with limiter.slot("u", POS):
+            await release.wait()
+
+    holders = [asyncio.create_task(slow()) for _ in range(2)]
+    await asyncio.sleep(0)
+
+    async def third() -> None:
+        async with limiter.slot("u", POS):
+            granted.append(clock.monotonic())
+
+    waiter = asyncio.create_task(third())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    clock.advance(10.0)  # far past the window: still both in flight
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert granted == []
+    answered_at = clock.monotonic()
+    release.set()
+    await asyncio.gather(*holders, waiter)
+    # The slot's time is the answer's: the third waits a full window after it.
+    assert granted == [pytest.approx(answered_at + 1.0)]
+
+
+async def test_waiters_are_served_first_come_first_served() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(1, 1.0, safety_margin=0.0, clock=clock)
+    order: list[int] = []
+
+    async def one(i: int) -> None:
+        async with limiter.slot("u", POS):
+            order.append(i)
+
+    tasks = []
+    for i in range(10):
+        tasks.append(asyncio.create_task(one(i)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert order == list(range(10))
+
+
+async def test_cancelled_waiter_takes_no_slot_and_leaves_no_stuck_waiter() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(1, 1.0, safety_margin=0.0, clock=clock)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with limiter.slot("u", POS):
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    release.set()
+    await holder
+    stats = limiter.stats("u", POS)
+    assert stats.granted == 1
+    # The next caller gets the slot one window after the first answer, not later.
+    answered = clock.monotonic()
+    async with limiter.slot("u", POS):
+        assert clock.monotonic() == pytest.approx(answered + 1.0)
+    assert limiter.stats("u", POS).granted == 2
+
+
+async def test_endpoints_have_separate_budgets() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, clock=clock)
+    start = clock.monotonic()
+    await _burst(limiter, clock, 20, POS)
+    closes = await _burst(limiter, clock, 20, CLOSE)
+    assert closes == [start] * 20  # polls did not use up closes
+
+
+async def test_users_have_separate_budgets() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(1, 2.0, clock=clock)
+    async with limiter.slot("alice", POS):
+        pass
+    start = clock.monotonic()
+    async with limiter.slot("bob", POS):
+        assert clock.monotonic() == start
+
+
+async def test_penalize_holds_the_budget_for_a_whole_window() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, safety_margin=0.05, clock=clock)
+    start = clock.monotonic()
+    await limiter.penalize("u", POS)
+    async with limiter.slot("u", POS):
+        assert clock.monotonic() == pytest.approx(start + 2.05)
+    assert limiter.stats("u", POS).rejections == 1
+
+
+def test_limiter_works_across_sequential_event_loops() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(2, 1.0, safety_margin=0.0, clock=clock)
+
+    async def use() -> float:
+        async with limiter.slot("u", POS):
+            return clock.monotonic()
+
+    first = [asyncio.run(use()) for _ in range(2)]
+    third = asyncio.run(use())  # a third loop: the window's history carried over
+    assert first == [first[0], first[0]]
+    assert third == pytest.approx(first[0] + 1.0)
+
+
+def test_limiter_refuses_a_second_running_loop_while_it_has_waiters() -> None:
+    import threading
+
+    limiter = LocalRateLimiter(1, 60.0, safety_margin=0.0)
+    started = threading.Event()
+    stop = threading.Event()
+
+    async def hog() -> None:
+        async with limiter.slot("u", POS):
+            pass
+        waiter = asyncio.create_task(limiter.slot("u", POS).__aenter__())
+        await asyncio.sleep(0.01)
+        started.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+
+    thread = threading.Thread(target=asyncio.run, args=(hog(),))
+    thread.start()
+    try:
+        assert started.wait(5)
+
+        async def other() -> None:
+            async with limiter.slot("u", POS):
+                pass
+
+        with pytest.raises(RuntimeError, match="another running event loop"):
+            asyncio.run(other())
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_rate": 0}, "max_rate"),
+        ({"max_rate": 2.5}, "max_rate"),
+        ({"max_rate": True}, "max_rate"),
+        ({"time_period": 0}, "time_period"),
+        ({"safety_margin": -0.1}, "safety_margin"),
+    ],
+)
+def test_bad_configuration_is_refused(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LocalRateLimiter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_stats_of_an_unused_budget_are_zero() -> None:
+    stats = LocalRateLimiter().stats("nobody", POS)
+    assert (stats.granted, stats.waited, stats.rejections) == (0, 0.0, 0)
