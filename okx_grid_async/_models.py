@@ -250,6 +250,8 @@ class ResultParser(Generic[W, R]):
             head = _head(raw)
             if head is not None and str(head.code) != "0":
                 raise api_error(str(head.code), head.msg, http_status) from None
+            if head is None and http_status >= 400:
+                raise HTTPStatusError(http_status, _text(raw)) from None
             raise MalformedResponseError(str(exc), http_status, _text(raw)) from None
         except msgspec.DecodeError:
             if http_status >= 400:

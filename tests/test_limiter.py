@@ -27,7 +27,9 @@ def test_max_in_window_helper() -> None:
     assert max_in_window([0, 0, 0], 1) == 3
 
 
-async def _burst(limiter: LocalRateLimiter, clock: FakeClock, n: int, endpoint: str = POS) -> list[float]:
+async def _burst(
+    limiter: LocalRateLimiter, clock: FakeClock, n: int, endpoint: str = POS
+) -> list[float]:
     granted: list[float] = []
 
     async def one() -> None:
@@ -197,8 +199,7 @@ def test_limiter_refuses_a_second_running_loop_while_it_has_waiters() -> None:
         waiter = asyncio.create_task(limiter.slot("u", POS).__aenter__())
         await asyncio.sleep(0.01)
         started.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.01)
+        await asyncio.to_thread(stop.wait, 10)
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

@@ -126,9 +126,12 @@ def test_raw_text_on_errors_is_truncated() -> None:
     assert "more characters" in info.value.raw_text
 
 
-def test_html_error_page_is_an_http_status_error() -> None:
+@pytest.mark.parametrize(
+    "body", [b"<html>502 Bad Gateway</html>", b"502 Bad Gateway", b'"Bad Gateway"']
+)
+def test_error_page_without_envelope_is_an_http_status_error(body: bytes) -> None:
     with pytest.raises(HTTPStatusError) as info:
-        position_parser.parse(b"<html>502 Bad Gateway</html>", 502)
+        position_parser.parse(body, 502)
     assert info.value.http_status == 502
     assert "Bad Gateway" in info.value.raw_text
 
