@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from types import TracebackType
 from typing import Literal, Self, TypeVar
@@ -292,7 +292,7 @@ class GridClient:
         inst_id: str | None = None,
         page_size: int = 100,
         timeout: float | None = None,
-    ) -> AsyncIterator[GridOrder]:
+    ) -> AsyncGenerator[GridOrder, None]:
         """Every contract grid of the account, newest first, page after page.
 
         Reads ``orders-algo-pending`` (``history=False``: running grids and those
@@ -335,16 +335,18 @@ class GridClient:
         *,
         concurrency: int = 20,
         timeout: float | None = None,
-    ) -> AsyncIterator[SweepResult]:
+    ) -> AsyncGenerator[SweepResult, None]:
         """Read many grids' positions concurrently, yielding each result as it completes.
 
         ``algo_ids`` may be any iterable or async iterable of ids or
         :class:`GridOrder` (e.g. :meth:`iter_grids`). A failing grid is one
         :class:`SweepResult` with its ``error``; the sweep goes on. At most
         ``concurrency`` requests are in flight and ids are read lazily, so memory
-        does not grow with the number of ids. Leaving the loop early or
-        cancelling cancels the requests in flight. Pacing is the rate limiter's:
-        concurrency above the budget only queues.
+        does not grow with the number of ids. Cancelling, or closing the
+        generator (``async with contextlib.aclosing(client.sweep_positions(ids)) as
+        results:``), cancels the requests in flight at once; a plain ``break``
+        does so when the event loop finalises the generator, a moment later.
+        Pacing is the rate limiter's: concurrency above the budget only queues.
         """
 
         async def fetch(algo_id: str) -> list[GridPosition]:

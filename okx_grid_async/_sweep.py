@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
@@ -57,7 +56,7 @@ async def sweep(
     ids: AlgoIds,
     fetch: Callable[[str], Awaitable[list[GridPosition]]],
     concurrency: int,
-) -> AsyncIterator[SweepResult]:
+) -> AsyncGenerator[SweepResult, None]:
     """Run ``fetch`` over ``ids`` with at most ``concurrency`` in flight, yielding as they finish.
 
     Ids are pulled lazily, so memory is bounded by ``concurrency`` however many

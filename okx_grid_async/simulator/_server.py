@@ -113,11 +113,10 @@ _HTTP_STATUS: Final[Mapping[str, int]] = {
     "50013": 429,
     "50026": 500,
 }
-_RATE_LIMIT_MSG: Final = {
-    429: "Too Many Requests",
-    200: "Rate limit reached. Please refer to API documentation and throttle requests "
-    "accordingly.",
-}
+_RATE_LIMIT_200_MSG: Final = (
+    "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
+)
+_RATE_LIMIT_MSG: Final = {429: "Too Many Requests", 200: _RATE_LIMIT_200_MSG}
 _HTML_500: Final = (
     b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -308,7 +307,9 @@ class GridSimulator:
         history_limit: int | None = None,
     ) -> None:
         if rate_limit_http_status not in _RATE_LIMIT_MSG:
-            raise ValueError(f"rate_limit_http_status must be 429 or 200, got {rate_limit_http_status}")
+            raise ValueError(
+                f"rate_limit_http_status must be 429 or 200, got {rate_limit_http_status}"
+            )
         if price_tick_interval is not None and price_tick_interval <= 0:
             raise ValueError(f"price_tick_interval must be positive, got {price_tick_interval}")
         self.host = host
@@ -399,6 +400,16 @@ class GridSimulator:
         if self._runner is None:
             raise RuntimeError("GridSimulator is not started")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def max_rate(self) -> int:
+        """Requests accepted per (user, endpoint) in any window of :attr:`time_period`."""
+        return self._limiter.max_rate
+
+    @property
+    def time_period(self) -> float:
+        """The rate-limit window, in seconds."""
+        return self._limiter.time_period
 
     def server_time_ms(self) -> int:
         """The simulator's clock in Unix ms: real time plus :attr:`clock_offset_ms`."""
@@ -517,7 +528,9 @@ class GridSimulator:
     def inject_fault(
         self, kind: FaultKind, path: str | None = None, count: int = 1, delay: float = 0.0
     ) -> None:
-        """Make the next ``count`` requests to ``path`` (``None``: any private path) fail as ``kind``.
+        """Make the next ``count`` requests to ``path`` fail as ``kind``.
+
+        ``path`` ``None`` means any private endpoint.
 
         Every fault first waits ``delay`` seconds. A fault is taken after
         authentication and only by a request the rate limiter accepts
@@ -546,51 +559,38 @@ class GridSimulator:
             return _respond(_envelope(404, "404", "Not Found"))
         if request.method != route.method:
             return _respond(_envelope(405, "405", "Method Not Allowed"))
-        if not route.private:
-            return await self._serve(request, body, route, "", self._faults_for(request, False))
-
-        entry = self._arrivals.begin()
-
-        def finish(answer: _Answer | None, user_id: str | None) -> web.StreamResponse:
+        # Reserve the arrival's place now: answers may come back out of order.
+        entry = self._arrivals.begin() if route.private else None
+        user_id, answer = await self._decide(request, body, route, t)
+        if entry is not None:
             status, code = (0, "") if answer is None else (answer.status, answer.code)
-            self._arrivals.finish(
-                entry, Arrival(t, user_id, request.path, request.method, status, code)
-            )
-            return _drop(request) if answer is None else _respond(answer)
-
-        try:
-            user_id = self._authenticate(request, body).user_id
-        except SimError as err:
-            return finish(_error_answer(err), None)
-        fault = self._faults_for(request, True)
-        if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
-            self._faults.consume(fault)
-            return finish(self._rate_limited(), user_id)
-        if self.enforce_limits and not self._limiter.try_acquire((user_id, request.path), t):
-            return finish(self._rate_limited(), user_id)
-        if fault is not None:
-            self._faults.consume(fault)
-        answer = await self._faulted_answer(request, body, route, user_id, fault)
-        if fault is not None and fault.kind is FaultKind.APPLY_THEN_HANG and answer is not None:
-            finish(None, user_id)
-            await self._closing.wait()
-            return _drop(request)
-        return finish(answer, user_id)
-
-    def _faults_for(self, request: web.Request, private: bool) -> Fault | None:
-        return self._faults.peek(request.path, private=private)
-
-    async def _serve(
-        self, request: web.Request, body: bytes, route: _Route, user_id: str, fault: Fault | None
-    ) -> web.StreamResponse:
-        """Answer a public request, applying a fault injected for its path."""
-        if fault is not None:
-            self._faults.consume(fault)
-        answer = await self._faulted_answer(request, body, route, user_id, fault)
-        if fault is not None and fault.kind is FaultKind.APPLY_THEN_HANG and answer is not None:
+            arrival = Arrival(t, user_id, request.path, request.method, status, code)
+            self._arrivals.finish(entry, arrival)
+        if answer is _HANG:
             await self._closing.wait()
             answer = None
         return _drop(request) if answer is None else _respond(answer)
+
+    async def _decide(
+        self, request: web.Request, body: bytes, route: _Route, t: float
+    ) -> tuple[str | None, _Answer | None]:
+        """Authenticate, limit, apply faults and execute: the user and the answer (None: drop)."""
+        user_id: str | None = None
+        if route.private:
+            try:
+                user_id = self._authenticate(request, body).user_id
+            except SimError as err:
+                return None, _error_answer(err)
+        fault = self._faults.peek(request.path, private=route.private)
+        if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
+            self._faults.consume(fault)
+            return user_id, self._rate_limited()
+        key = (user_id, request.path)
+        if user_id is not None and self.enforce_limits and not self._limiter.try_acquire(key, t):
+            return user_id, self._rate_limited()  # the fault waits for an accepted request
+        if fault is not None:
+            self._faults.consume(fault)
+        return user_id, await self._faulted_answer(request, body, route, user_id or "", fault)
 
     async def _faulted_answer(
         self,
@@ -602,13 +602,15 @@ class GridSimulator:
     ) -> _Answer | None:
         """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
 
-        For APPLY_THEN_HANG the executed answer is returned; the caller hangs.
+        APPLY_THEN_HANG executes and returns :data:`_HANG`: the caller hangs.
         """
         if fault is None:
             return self._execute(request, body, route, user_id)
         if fault.delay and not await self._pause(fault.delay):
             return None  # closing: drop, never execute
         kind = fault.kind
+        if kind is FaultKind.DROP_CONNECTION:
+            return None
         if kind not in EXECUTING_FAULTS:
             return _FAILURES[kind]
         answer = self._execute(request, body, route, user_id)
@@ -624,7 +626,9 @@ class GridSimulator:
                     "please check order status)",
                 )
             )
-        return answer  # LATENCY, APPLY_THEN_HANG
+        if kind is FaultKind.APPLY_THEN_HANG:
+            return _HANG
+        return answer  # LATENCY
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds; ``False`` if the simulator started closing meanwhile."""
@@ -635,7 +639,9 @@ class GridSimulator:
 
     def _execute(self, request: web.Request, body: bytes, route: _Route, user_id: str) -> _Answer:
         try:
-            params: Params = _json_object(request, body) if route.method == "POST" else request.query
+            params: Params = (
+                _json_object(request, body) if route.method == "POST" else request.query
+            )
             return _envelope(200, "0", "", route.handler(user_id, params))
         except SimError as err:
             return _error_answer(err)
@@ -744,6 +750,9 @@ class GridSimulator:
         )
         return [algo_order_row(g) for g in grids]
 
+
+# Not an answer: the request executed and the connection hangs until the simulator closes.
+_HANG: Final = _Answer(0, b"", "")
 
 # Faults that answer without executing.
 _FAILURES: Final[Mapping[FaultKind, _Answer]] = {

@@ -513,7 +513,9 @@ class SimExchange:
     def _closable(self, user_id: str, algo_id: str) -> SimGrid:
         grid = self.owned_grid(user_id, algo_id)
         if grid.state != "no_close_position":
-            raise SimError("51059", "Strategy for the current state does not support this operation")
+            raise SimError(
+                "51059", "Strategy for the current state does not support this operation"
+            )
         if grid.pending_order is not None:
             raise SimError("51342", "Closing order already exists. Please try again later")
         if grid.pos == 0:
@@ -534,7 +536,7 @@ class SimExchange:
         return grid
 
     def place_close_order(self, user_id: str, algo_id: str, sz: Decimal, px: Decimal) -> CloseOrder:
-        """Place a limit order closing ``sz`` contracts at ``px``; it fills once the mark reaches px.
+        """Place a limit order closing ``sz`` contracts at ``px``, filled once the mark reaches it.
 
         A long's order fills when the mark is at or above ``px``, a short's
         at or below; an order already reached fills at once.

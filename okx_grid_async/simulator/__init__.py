@@ -1,0 +1,40 @@
+"""An OKX look-alike HTTP server for contract grids: auth, rate limits, faults, moving prices.
+
+Used by the library's tests and benchmarks, the demo, and ``okx-grid simulate``::
+
+    async with GridSimulator(seed=1) as sim:
+        account = sim.add_account()
+        grid = sim.add_grid(account.user_id)
+        ...  # point a client at sim.url with the account's keys
+"""
+
+from okx_grid_async.simulator._faults import FaultKind
+from okx_grid_async.simulator._limits import Arrival, max_in_window
+from okx_grid_async.simulator._server import (
+    DEMO_API_KEY,
+    DEMO_PASSPHRASE,
+    DEMO_SECRET_KEY,
+    DEMO_USER_ID,
+    GridSimulator,
+    RecordedRequest,
+    serve_forever,
+)
+from okx_grid_async.simulator._state import CloseOrder, Direction, GridState, SimAccount, SimGrid
+
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_PASSPHRASE",
+    "DEMO_SECRET_KEY",
+    "DEMO_USER_ID",
+    "Arrival",
+    "CloseOrder",
+    "Direction",
+    "FaultKind",
+    "GridSimulator",
+    "GridState",
+    "RecordedRequest",
+    "SimAccount",
+    "SimGrid",
+    "max_in_window",
+    "serve_forever",
+]
