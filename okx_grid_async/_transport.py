@@ -163,6 +163,12 @@ class Transport:
                 ),
                 raise_for_status=False,
             )
+            # aiohttp silently resends an idempotent request once when a reused
+            # connection drops; that second arrival would bypass the rate limiter
+            # and hide the fault from the retry policy, so turn it off (as
+            # aiohttp's own test client does).
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         try:
             await self.sync_clock()
         except BaseException:

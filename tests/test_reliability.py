@@ -215,3 +215,16 @@ async def test_cancelling_mid_request_leaves_client_and_limiter_usable(
         # The cancelled request's slot was answered (released); the second slot is free.
         assert await client.get_positions(grid.algo_id)
     assert limiter.stats(client.user_key, POS).granted == 2
+
+
+async def test_a_dropped_get_is_not_resent_behind_the_limiters_back(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    async with make_client(max_attempts=1) as client:
+        await client.get_positions(grid.algo_id)  # the next request reuses this connection
+        sim.inject_fault(FaultKind.DROP_CONNECTION, POS)
+        with pytest.raises(TransportError) as info:
+            await client.get_positions(grid.algo_id)
+    assert info.value.sent is True
+    assert len(sim.arrivals(path=POS)) == 2  # one good, one dropped: no hidden third
