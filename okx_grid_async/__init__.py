@@ -23,6 +23,7 @@ from ._errors import (
     NotGridPolicyError,
     OKXAPIError,
     OKXError,
+    OrderNotFoundError,
     OutcomeUnknownError,
     ParameterError,
     RateLimitError,
@@ -33,6 +34,7 @@ from ._errors import (
 )
 from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_limiter
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
+from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
 from ._validation import InvalidArgumentError
 
@@ -70,11 +72,13 @@ __all__ = [
     "NotGridPolicyError",
     "OKXAPIError",
     "OKXError",
+    "OrderNotFoundError",
     "OutcomeUnknownError",
     "ParameterError",
     "RateLimitError",
     "RateLimiter",
     "RateLimiterUnavailableError",
+    "RedisRateLimiter",
     "ServiceUnavailableError",
     "SweepResult",
     "SystemClock",

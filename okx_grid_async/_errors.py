@@ -6,6 +6,7 @@
     │   ├── ServiceUnavailableError      50001, 50013, 50026: OKX busy or failing
     │   ├── EndpointTimeoutError         50004: OKX timed out inside; outcome unknown
     │   ├── ParameterError               50014, 51000
+    │   ├── OrderNotFoundError           51603: no such (pending) order
     │   ├── AuthenticationError          501xx
     │   │   └── TimestampExpiredError    50102
     │   └── GridError                    the grid-bot codes
@@ -49,6 +50,7 @@ __all__ = [
     "NotGridPolicyError",
     "OKXAPIError",
     "OKXError",
+    "OrderNotFoundError",
     "OutcomeUnknownError",
     "ParameterError",
     "RateLimitError",
@@ -105,6 +107,10 @@ class EndpointTimeoutError(OKXAPIError):
 
 class ParameterError(OKXAPIError):
     """50014 or 51000: OKX rejected a parameter."""
+
+
+class OrderNotFoundError(OKXAPIError):
+    """51603: the order does not exist (e.g. a close order already filled or cancelled)."""
 
 
 class AuthenticationError(OKXAPIError):
@@ -241,6 +247,7 @@ _CODE_TO_ERROR: Final[Mapping[str, type[OKXAPIError]]] = {
     "50004": EndpointTimeoutError,
     "50014": ParameterError,
     "51000": ParameterError,
+    "51603": OrderNotFoundError,
     "50102": TimestampExpiredError,
     "51058": NoPositionError,
     "51059": GridStateError,

@@ -28,7 +28,13 @@ import msgspec
 from ._clock import Clock, SystemClock
 from ._constants import DEFAULT_SAFETY_MARGIN, GRID_MAX_RATE, GRID_TIME_PERIOD
 
-__all__ = ["LimiterStats", "LocalRateLimiter", "RateLimiter", "default_rate_limiter"]
+__all__ = [
+    "LimiterStats",
+    "LocalRateLimiter",
+    "RateLimiter",
+    "check_limits",
+    "default_rate_limiter",
+]
 
 
 class LimiterStats(msgspec.Struct, kw_only=True):
@@ -61,6 +67,16 @@ class RateLimiter(Protocol):
     def stats(self, user_key: str, endpoint: str) -> LimiterStats:
         """The figures of one budget (zeros if it was never used)."""
         ...
+
+
+def check_limits(max_rate: int, time_period: float, safety_margin: float) -> None:
+    """Raise ValueError unless the rate is a positive int, the period > 0 and the margin >= 0."""
+    if isinstance(max_rate, bool) or not isinstance(max_rate, int) or max_rate < 1:
+        raise ValueError(f"max_rate must be a positive int, not {max_rate!r}")
+    if not time_period > 0:
+        raise ValueError(f"time_period must be > 0 seconds, not {time_period!r}")
+    if not safety_margin >= 0:
+        raise ValueError(f"safety_margin must be >= 0 seconds, not {safety_margin!r}")
 
 
 class _Window:
@@ -124,12 +140,7 @@ class LocalRateLimiter:
         safety_margin: float = DEFAULT_SAFETY_MARGIN,
         clock: Clock | None = None,
     ) -> None:
-        if isinstance(max_rate, bool) or not isinstance(max_rate, int) or max_rate < 1:
-            raise ValueError(f"max_rate must be a positive int, not {max_rate!r}")
-        if not time_period > 0:
-            raise ValueError(f"time_period must be > 0 seconds, not {time_period!r}")
-        if not safety_margin >= 0:
-            raise ValueError(f"safety_margin must be >= 0 seconds, not {safety_margin!r}")
+        check_limits(max_rate, time_period, safety_margin)
         self.max_rate = max_rate
         self.time_period = float(time_period)
         self.safety_margin = float(safety_margin)

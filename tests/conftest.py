@@ -10,6 +10,8 @@ import pytest
 from okx_grid_async import Credentials, GridClient, LocalRateLimiter
 from okx_grid_async.simulator import GridSimulator, SimAccount
 
+from .redis_server import closed_port, redis_url  # noqa: F401  (fixtures for every module)
+
 ClientFactory = Callable[..., GridClient]
 
 

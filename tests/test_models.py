@@ -22,6 +22,7 @@ from okx_grid_async import (
     NoPositionError,
     NotGridPolicyError,
     OKXAPIError,
+    OrderNotFoundError,
     ParameterError,
     RateLimitError,
     ServiceUnavailableError,
@@ -163,6 +164,7 @@ CODE_TABLE = [
     ("51341", 200, ClosingNotAllowedError),
     ("51342", 200, ClosingOrderExistsError),
     ("51345", 200, NotGridPolicyError),
+    ("51603", 200, OrderNotFoundError),
     ("59999", 200, OKXAPIError),
 ]
 

@@ -1,0 +1,474 @@
+"""RedisRateLimiter against a real redis-server: the window bound shared by processes.
+
+Real time, small windows (0.2-1 s). Every test uses its own key prefix, so
+tests never share a budget on the session's server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+
+from okx_grid_async import RateLimiter, RateLimiterUnavailableError, RedisRateLimiter
+from okx_grid_async._redis_limiter import redact_url
+from okx_grid_async.simulator import GridSimulator, max_in_window
+from tests.redis_worker import Config, Outcome
+
+pytestmark = pytest.mark.realtime
+
+POS = "/api/v5/tradingBot/grid/positions"
+CLOSE = "/api/v5/tradingBot/grid/close-position"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain Redis client, to look at the limiter's keys."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def slots_key(prefix: str, user: str, endpoint: str = POS) -> str:
+    return f"{prefix}:{{{user}}}:{endpoint}:slots"
+
+
+async def scores(raw: aioredis.Redis, key: str) -> list[float]:
+    """The scores of a sorted set, lowest first (microseconds of Redis's clock)."""
+    found = []
+    for member in await raw.zrange(key, 0, -1):
+        assert isinstance(member, str)
+        score = await raw.zscore(key, member)
+        assert score is not None
+        found.append(float(score))
+    return found
+
+
+async def server_now(raw: aioredis.Redis) -> float:
+    seconds, micros = await raw.time()
+    return seconds + micros / 1e6
+
+
+async def grant_times(limiter: RedisRateLimiter, n: int, user: str = "u") -> list[float]:
+    """Acquire ``n`` slots concurrently; the monotonic time each was granted."""
+    granted: list[float] = []
+
+    async def one() -> None:
+        async with limiter.slot(user, POS):
+            granted.append(time.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return granted
+
+
+# ------------------------------------------------------------------ the window bound
+
+
+async def test_no_window_holds_more_than_max_rate_and_the_budget_is_used(
+    redis_url: str, prefix: str
+) -> None:
+    async with RedisRateLimiter(redis_url, 5, 0.3, prefix) as limiter:
+        start = time.monotonic()
+        granted = await grant_times(limiter, 15)
+    assert len(granted) == 15
+    assert max_in_window(granted, 0.3) == 5
+    # 5 at once, then 5 per 0.35 s: the last ten need two more windows, not many more.
+    assert granted[-1] - start == pytest.approx(0.7, abs=0.15)
+    stats = limiter.stats("u", POS)
+    assert (stats.granted, stats.rejections, stats.max_waiting) == (15, 0, 15)
+    assert stats.waited > 0
+
+
+async def test_two_limiters_as_two_processes_never_exceed_one_budget(
+    redis_url: str, prefix: str
+) -> None:
+    async with (
+        RedisRateLimiter(redis_url, 5, 0.3, prefix) as first,
+        RedisRateLimiter(redis_url, 5, 0.3, prefix) as second,
+    ):
+        a, b = await asyncio.gather(grant_times(first, 6), grant_times(second, 6))
+    assert max_in_window(a + b, 0.3) == 5
+    assert first.stats("u", POS).granted == second.stats("u", POS).granted == 6
+
+
+async def test_a_slot_in_flight_counts_until_its_answer_comes_back(
+    redis_url: str, prefix: str
+) -> None:
+    async with RedisRateLimiter(redis_url, 2, 0.2, prefix, safety_margin=0.0) as limiter:
+        answer = asyncio.Event()
+
+        async def slow() -> None:
+            async with limiter.slot("u", POS):
+                await answer.wait()
+
+        holders = [asyncio.create_task(slow()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        third = asyncio.create_task(grant_times(limiter, 1))
+        await asyncio.sleep(0.3)  # more than a window: both slots still in flight
+        assert not third.done()
+        answered_at = time.monotonic()
+        answer.set()
+        await asyncio.gather(*holders)
+        (granted,) = await third
+    assert granted - answered_at >= 0.2
+
+
+async def test_a_crashed_holder_blocks_its_slot_only_until_its_lease(
+    redis_url: str, prefix: str
+) -> None:
+    async with (
+        RedisRateLimiter(redis_url, 1, 0.1, prefix, safety_margin=0.0, lease=0.3) as crashed,
+        RedisRateLimiter(redis_url, 1, 0.1, prefix, safety_margin=0.0) as other,
+    ):
+        held = crashed.slot("u", POS)
+        await held.__aenter__()  # never released while the other waits: a crash
+        start = time.monotonic()
+        (granted,) = await grant_times(other, 1)
+        await held.__aexit__(None, None, None)
+    # The lease runs out, then the slot counts as answered then: one more window.
+    assert granted - start == pytest.approx(0.4, abs=0.1)
+
+
+async def test_endpoints_and_users_have_separate_budgets(redis_url: str, prefix: str) -> None:
+    async with RedisRateLimiter(redis_url, 1, 10.0, prefix) as limiter:
+        async with limiter.slot("alice", POS):
+            pass
+        start = time.monotonic()
+        async with limiter.slot("alice", CLOSE):
+            pass
+        async with limiter.slot("bob", POS):
+            pass
+        assert time.monotonic() - start < 0.2
+        with pytest.raises(TimeoutError):  # alice's position budget is spent for 10 s
+            async with asyncio.timeout(0.2), limiter.slot("alice", POS):
+                pass
+
+
+async def test_local_waiters_are_served_first_come_first_served(
+    redis_url: str, prefix: str
+) -> None:
+    order: list[int] = []
+    async with RedisRateLimiter(redis_url, 1, 0.05, prefix, safety_margin=0.0) as limiter:
+
+        async def one(i: int) -> None:
+            async with limiter.slot("u", POS):
+                order.append(i)
+
+        tasks = []
+        for i in range(6):
+            tasks.append(asyncio.create_task(one(i)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+    assert order == list(range(6))
+
+
+# ------------------------------------------------------------------ penalize, cancellation
+
+
+async def test_penalize_holds_the_budget_of_every_process_for_a_window(
+    redis_url: str, prefix: str
+) -> None:
+    async with (
+        RedisRateLimiter(redis_url, 5, 0.5, prefix) as penalized,
+        RedisRateLimiter(redis_url, 5, 0.5, prefix) as other,
+    ):
+        start = time.monotonic()
+        await penalized.penalize("u", POS)
+        (granted,) = await grant_times(other, 1)
+        (again,) = await grant_times(penalized, 1)
+    assert granted - start >= 0.55 - 0.001  # time_period + safety_margin, on Redis's clock
+    assert granted - start < 0.8
+    assert again - start >= 0.55 - 0.001
+    assert penalized.stats("u", POS).rejections == 1
+    assert other.stats("u", POS).rejections == 0
+
+
+async def test_a_cancelled_waiter_takes_no_slot(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    async with RedisRateLimiter(redis_url, 1, 10.0, prefix) as limiter:
+        async with limiter.slot("u", POS):
+            pass
+        waiter = asyncio.create_task(grant_times(limiter, 1))
+        await asyncio.sleep(0.1)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert await raw.zcard(slots_key(prefix, "u")) == 1
+        stats = limiter.stats("u", POS)
+        assert (stats.granted, stats.max_waiting) == (1, 1)
+
+
+async def test_a_request_cancelled_in_flight_still_releases_its_slot(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    async with RedisRateLimiter(redis_url, 2, 0.2, prefix) as limiter:
+        inside = asyncio.Event()
+
+        async def hang() -> None:
+            async with limiter.slot("u", POS):
+                inside.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.create_task(hang())
+        await inside.wait()
+        key = slots_key(prefix, "u")
+        (in_flight,) = await scores(raw, key)
+        assert in_flight / 1e6 > await server_now(raw) + 20  # scored now + lease (30 s)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (released,) = await scores(raw, key)
+    assert released / 1e6 <= await server_now(raw)
+
+
+async def test_idle_budgets_expire(redis_url: str, prefix: str, raw: aioredis.Redis) -> None:
+    async with RedisRateLimiter(redis_url, 5, 0.5, prefix, lease=3.0) as limiter:
+        async with limiter.slot("u", POS):
+            pass
+        await limiter.penalize("u", POS)
+    slots_ttl = await raw.pttl(slots_key(prefix, "u"))
+    blocked_ttl = await raw.pttl(f"{prefix}:{{u}}:{POS}:blocked")
+    assert 0 < slots_ttl <= 3550
+    assert 0 < blocked_ttl <= 550
+
+
+# ------------------------------------------------------------------ failures, secrets
+
+
+def _chain(exc: BaseException | None) -> str:
+    text = ""
+    while exc is not None:
+        text += f"{exc!r} {exc}\n"
+        exc = exc.__cause__ or exc.__context__
+    return text
+
+
+async def test_unreachable_redis_fails_promptly_never_grants_and_hides_the_password(
+    closed_port: int,
+) -> None:
+    port = closed_port
+    limiter = RedisRateLimiter(f"redis://:hunter2@127.0.0.1:{port}/0", 5, 0.5)
+    entered = False
+    start = time.monotonic()
+    with pytest.raises(RateLimiterUnavailableError) as info:
+        async with limiter.slot("u", POS):
+            entered = True
+    assert time.monotonic() - start < 2.0
+    assert not entered
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "hunter2" not in _chain(info.value)
+    with pytest.raises(RateLimiterUnavailableError):
+        await limiter.penalize("u", POS)
+    assert limiter.stats("u", POS).granted == 0
+    with pytest.raises(RateLimiterUnavailableError, match="PING"):
+        async with limiter:
+            pass
+    assert "hunter2" not in repr(limiter)
+
+
+async def test_a_redis_error_reply_is_unavailable_not_a_bypass(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    await raw.set(slots_key(prefix, "u"), "not a sorted set")
+    async with RedisRateLimiter(redis_url, 5, 0.5, prefix) as limiter:
+        with pytest.raises(RateLimiterUnavailableError, match="ResponseError"):
+            async with limiter.slot("u", POS):
+                pytest.fail("granted without a working budget")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("redis://bob:hunter2@host:1/2", "redis://bob:***@host:1/2"),
+        ("redis://hunter2@host", "redis://***@host"),
+        (
+            "unix:///run/redis.sock?db=1&password=hunter2",
+            "unix:///run/redis.sock?db=1&password=***",
+        ),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+async def test_repr_hides_the_password(redis_url: str) -> None:
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    limiter = RedisRateLimiter(f"redis://:hunter2@127.0.0.1:{port}/0?password=hunter2")
+    try:
+        assert "hunter2" not in repr(limiter)
+        assert "hunter2" not in str(limiter)
+        assert f"127.0.0.1:{port}" in repr(limiter)
+    finally:
+        await limiter.aclose()
+
+
+# ------------------------------------------------------------------ life cycle, configuration
+
+
+async def test_a_borrowed_client_is_left_open_and_a_closed_limiter_refuses(
+    redis_url: str, prefix: str
+) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        async with RedisRateLimiter(redis_url, key_prefix=prefix, client=client) as limiter:
+            assert isinstance(limiter, RateLimiter)
+            async with limiter.slot("u", POS):
+                pass
+        assert await client.ping()
+        with pytest.raises(RuntimeError, match="closed"):
+            async with limiter.slot("u", POS):
+                pass
+        await limiter.aclose()  # idempotent
+    finally:
+        await client.aclose()
+
+
+async def test_closing_with_a_waiter_refuses_it_instead_of_reconnecting(
+    redis_url: str, prefix: str
+) -> None:
+    limiter = RedisRateLimiter(redis_url, 1, 0.2, prefix)
+    async with limiter.slot("u", POS):
+        pass
+    waiter = asyncio.create_task(grant_times(limiter, 1))
+    await asyncio.sleep(0.05)
+    await limiter.aclose()
+    with pytest.raises(RuntimeError, match="closed"):  # at its next poll
+        await waiter
+    with pytest.raises(RuntimeError, match="closed"):
+        async with limiter:
+            pass
+    assert "closed" in repr(limiter)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_rate": 0}, "max_rate"),
+        ({"max_rate": True}, "max_rate"),
+        ({"time_period": 0}, "time_period"),
+        ({"safety_margin": -0.1}, "safety_margin"),
+        ({"lease": 0}, "lease"),
+        ({"key_prefix": ""}, "key_prefix"),
+        ({"url": "http://:hunter2@host"}, "Redis URL: http://:\\*\\*\\*@host"),
+    ],
+)
+def test_bad_configuration_is_refused(kwargs: dict[str, object], match: str) -> None:
+    arguments: dict[str, object] = {"url": "redis://127.0.0.1:1/0", **kwargs}
+    with pytest.raises(ValueError, match=match) as info:
+        RedisRateLimiter(**arguments)  # type: ignore[arg-type]
+    assert "hunter2" not in _chain(info.value)
+
+
+def test_the_package_imports_without_redis() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import okx_grid_async\n"
+        "try:\n"
+        "    okx_grid_async.RedisRateLimiter('redis://127.0.0.1/0')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=ROOT,
+    )
+    assert "install okx-grid-async[redis]" in done.stdout
+
+
+# ------------------------------------------------------------------ three OS processes
+
+
+async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
+    redis_url: str, prefix: str
+) -> None:
+    calls, max_rate, period = 10, 10, 1.0
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    async with GridSimulator(
+        host="127.0.0.1", port=0, max_rate=max_rate, time_period=period
+    ) as sim:
+        account = sim.add_account()
+        grid = sim.add_grid(account.user_id)
+        config = Config(
+            sim_url=sim.url,
+            redis_url=redis_url,
+            key_prefix=prefix,
+            api_key=account.api_key,
+            secret_key=account.secret_key,
+            passphrase=account.passphrase,
+            user_id=account.user_id,
+            algo_id=grid.algo_id,
+            calls=calls,
+            max_rate=max_rate,
+            time_period=period,
+        )
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-W",
+                "error",
+                str(ROOT / "tests" / "redis_worker.py"),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            for _ in range(3)
+        ]
+        try:
+            async with asyncio.timeout(30):
+                for worker in workers:
+                    assert worker.stdin is not None
+                    worker.stdin.write(msgspec.json.encode(config) + b"\n")
+                    await worker.stdin.drain()
+                for worker in workers:  # all three set up before any sends
+                    assert worker.stdout is not None
+                    ready = await worker.stdout.readline()
+                    assert ready == b"ready\n", (ready, await worker.stderr.read())  # type: ignore[union-attr]
+                for worker in workers:
+                    assert worker.stdin is not None
+                    worker.stdin.write(b"go\n")
+                results = await asyncio.gather(*(worker.communicate() for worker in workers))
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.kill()
+                    await worker.wait()
+        arrivals = sim.arrivals(user_id=account.user_id, path=POS)
+
+    outcomes = []
+    for worker, (out, err) in zip(workers, results, strict=True):
+        assert worker.returncode == 0, err.decode()
+        assert err == b"", err.decode()  # no warnings, no errors
+        outcomes.append(msgspec.json.decode(out, type=Outcome))
+    assert [(o.ok, o.errors, o.rejections) for o in outcomes] == [(calls, [], 0)] * 3
+    assert all(o.granted > 0 for o in outcomes)
+    assert len(arrivals) == 3 * calls
+    assert [a.code for a in arrivals] == ["0"] * (3 * calls)  # no 50011
+    assert max_in_window([a.t for a in arrivals], period) == max_rate
