@@ -35,8 +35,14 @@ pytest: $(STAMP) redis
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+# The peers (ccxt, python-okx) are benchmark-only: never runtime dependencies.
+bench: $(STAMP) redis
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
+
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r docs/requirements.txt
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site
