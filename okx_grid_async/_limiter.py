@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -155,19 +154,13 @@ class LocalRateLimiter:
             window = self._windows[key] = _Window(self.max_rate)
         return window
 
-    @asynccontextmanager
-    async def slot(self, user_key: str, endpoint: str) -> AsyncIterator[None]:
+    def slot(self, user_key: str, endpoint: str) -> AbstractAsyncContextManager[None]:
         """Wait for a slot of (user_key, endpoint), hold it while the request runs.
 
-        Raises:
+        Raises (on entering):
             RuntimeError: if the budget has waiters on another running event loop.
         """
-        window = self._window(user_key, endpoint)
-        index = await self._acquire(window)
-        try:
-            yield
-        finally:
-            window.release(index, self._clock.monotonic())
+        return _Slot(self, self._window(user_key, endpoint))
 
     async def _acquire(self, window: _Window) -> int:
         lock, changed = window.bind()
@@ -214,6 +207,23 @@ class LocalRateLimiter:
             f"LocalRateLimiter(max_rate={self.max_rate}, time_period={self.time_period}, "
             f"safety_margin={self.safety_margin}, budgets={len(self._windows)})"
         )
+
+
+class _Slot:
+    """One request's hold on a slot (a class, not a generator: it is on every request's path)."""
+
+    __slots__ = ("_index", "_limiter", "_window")
+
+    def __init__(self, limiter: LocalRateLimiter, window: _Window) -> None:
+        self._limiter = limiter
+        self._window = window
+        self._index = -1
+
+    async def __aenter__(self) -> None:
+        self._index = await self._limiter._acquire(self._window)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._window.release(self._index, self._limiter._clock.monotonic())
 
 
 _DEFAULT: LocalRateLimiter | None = None

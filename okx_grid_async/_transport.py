@@ -32,6 +32,7 @@ from ._constants import (
 from ._credentials import Credentials, format_timestamp
 from ._errors import (
     DeadlineExceededError,
+    MalformedResponseError,
     OKXError,
     OutcomeUnknownError,
     RateLimitError,
@@ -200,10 +201,10 @@ class Transport:
             sent = clock.time()
             raw, status = await self._send("GET", self.base_url + PUBLIC_TIME_PATH, None, None)
             received = clock.time()
-        (server_ms,) = server_time_parser.parse(raw, status)[:1] or (None,)
-        if server_ms is None:
-            raise TransportError("OKX's time answer had no rows", sent=True)
-        self.offset_ms = server_ms - (sent + received) * 500.0
+        rows = server_time_parser.parse(raw, status)
+        if not rows:
+            raise MalformedResponseError("the time answer has no rows", status, raw.decode())
+        self.offset_ms = rows[0] - (sent + received) * 500.0
         logger.debug("clock offset from OKX: %.0f ms", self.offset_ms)
 
     def timestamp(self) -> str:
