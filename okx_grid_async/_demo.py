@@ -1,0 +1,281 @@
+"""``okx-grid demo``: the whole library at work against a simulator in this process.
+
+It starts a :class:`~okx_grid_async.simulator.GridSimulator` with the demo
+account and about 50 grids, then, as any program would, through a
+:class:`~okx_grid_async.GridClient`: discovers the grids, sweeps every position
+concurrently through the rate limiter, closes a few (at market and with limit
+orders), and reports the limiter's figures next to what the simulator saw
+arrive, which proves the point: no request rejected for rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+
+from ._cli import Progress, format_decimal, render_table, sweep_with_progress
+from ._client import GridClient
+from ._constants import (
+    GRID_CLOSE_POSITION_PATH,
+    GRID_MAX_RATE,
+    GRID_ORDERS_PENDING_PATH,
+    GRID_POSITIONS_PATH,
+    GRID_TIME_PERIOD,
+)
+from ._credentials import Credentials
+from ._errors import OKXError, OutcomeUnknownError
+from ._models import GridOrder, GridPosition
+from ._sweep import SweepResult
+from .simulator import (
+    DEMO_API_KEY,
+    DEMO_PASSPHRASE,
+    DEMO_SECRET_KEY,
+    DEMO_USER_ID,
+    GridSimulator,
+    max_in_window,
+)
+
+__all__ = ["DemoGrid", "DemoSummary", "EndpointFigures", "render_demo", "run_demo"]
+
+DEMO_GRIDS: Final = 50
+# Grids stopped with their position kept but with nothing left in it: shown as empty.
+EMPTY_GRIDS: Final = 2
+MARKET_CLOSES: Final = 3
+LIMIT_CLOSES: Final = 2
+CONCURRENCY: Final = 20
+SEED: Final = 2024
+# A limit close 2 % away from the mark on the profitable side waits for the price
+# instead of filling at once, so the demo shows the order id it gets.
+_LIMIT_OFFSET: Final = Decimal("0.02")
+_CLOSED_AT_MARKET: Final = "closed at market"
+_ENDPOINTS: Final = (GRID_ORDERS_PENDING_PATH, GRID_POSITIONS_PATH, GRID_CLOSE_POSITION_PATH)
+
+
+class DemoGrid(msgspec.Struct, kw_only=True):
+    """One swept grid: its position as read, and what the demo did with it."""
+
+    algo_id: str
+    inst_id: str
+    state: str
+    pos: Decimal | None
+    upl: Decimal | None
+    action: str
+    ord_id: str = ""
+
+
+class EndpointFigures(msgspec.Struct, kw_only=True):
+    """The limiter's figures for one endpoint, and what the simulator saw arrive.
+
+    ``waited_s`` is the time all requests spent waiting for a slot, summed, in seconds;
+    ``max_in_window`` the most arrivals in any window of the rate limit's period.
+    """
+
+    endpoint: str
+    granted: int
+    waited_s: float
+    arrivals: int
+    max_in_window: int
+    rejections_50011: int
+
+
+class DemoSummary(msgspec.Struct, kw_only=True):
+    """What ``okx-grid demo`` did (``--json`` prints this)."""
+
+    simulator_url: str
+    user_id: str
+    grids_created: int
+    grids: list[DemoGrid]
+    market_closes: int
+    limit_closes: int
+    rate_limit: str
+    limiter: list[EndpointFigures]
+    rejections: int
+    sweep_s: float
+    wall_time_s: float
+
+
+async def run_demo(progress: Progress, *, grids: int = DEMO_GRIDS) -> DemoSummary:
+    """Run the demo (about five seconds for 50 grids) and return what it did.
+
+    Raises:
+        OKXError: if the client fails in a way the demo does not expect.
+    """
+    started = time.monotonic()
+    async with GridSimulator(seed=SEED) as sim:
+        sim.add_account(DEMO_API_KEY, DEMO_SECRET_KEY, DEMO_PASSPHRASE, DEMO_USER_ID)
+        sim.add_demo_grids(DEMO_USER_ID, grids - EMPTY_GRIDS)
+        for _ in range(EMPTY_GRIDS):
+            sim.add_grid(DEMO_USER_ID, pos=Decimal(0))
+        credentials = Credentials(DEMO_API_KEY, DEMO_SECRET_KEY, DEMO_PASSPHRASE)
+        async with GridClient(credentials, base_url=sim.url, user_id=DEMO_USER_ID) as client:
+            found = [grid async for grid in client.iter_grids()]
+            sweep_started = time.monotonic()
+            results = await sweep_with_progress(
+                client,
+                [grid.algo_id for grid in found],
+                concurrency=CONCURRENCY,
+                progress=progress,
+            )
+            sweep_s = time.monotonic() - sweep_started
+            rows = await _close_some(client, found, results)
+            figures = [_figures(client, sim, path) for path in _ENDPOINTS]
+        url = sim.url
+    return DemoSummary(
+        simulator_url=url,
+        user_id=DEMO_USER_ID,
+        grids_created=grids,
+        grids=rows,
+        market_closes=sum(row.action == _CLOSED_AT_MARKET for row in rows),
+        limit_closes=sum(bool(row.ord_id) for row in rows),
+        rate_limit=f"{GRID_MAX_RATE} requests per {GRID_TIME_PERIOD:g} s per endpoint",
+        limiter=figures,
+        rejections=sum(f.rejections_50011 for f in figures),
+        sweep_s=round(sweep_s, 3),
+        wall_time_s=round(time.monotonic() - started, 3),
+    )
+
+
+async def _close_some(
+    client: GridClient, found: list[GridOrder], results: list[SweepResult]
+) -> list[DemoGrid]:
+    """Close the first grids that can be: some at market, some with a limit order."""
+    states = {grid.algo_id: grid.state for grid in found}
+    rows: list[DemoGrid] = []
+    closes: list[tuple[DemoGrid, Coroutine[Any, Any, tuple[str, str]]]] = []
+    for result in results:
+        state = states.get(result.algo_id, "")
+        position = result.positions[0] if result.positions else None
+        rows.append(
+            DemoGrid(
+                algo_id=result.algo_id,
+                inst_id=position.inst_id if position else "",
+                state=state,
+                pos=position.pos if position else None,
+                upl=position.upl if position else None,
+                action=_no_action(result, state),
+            )
+        )
+        if len(closes) == MARKET_CLOSES + LIMIT_CLOSES or state != "no_close_position":
+            continue
+        if position is not None and not position.is_empty:
+            market = len(closes) < MARKET_CLOSES
+            closes.append((rows[-1], _close(client, position, market=market)))
+    async with asyncio.TaskGroup() as group:
+        tasks = [(row, group.create_task(close)) for row, close in closes]
+    for row, task in tasks:
+        row.action, row.ord_id = task.result()
+    return rows
+
+
+def _no_action(result: SweepResult, state: str) -> str:
+    if result.error is not None:
+        return f"read failed: {result.error}"
+    if result.is_empty:
+        return "empty: nothing to close"
+    if state == "running":
+        return "running: left alone"
+    return "-"
+
+
+async def _close(client: GridClient, position: GridPosition, *, market: bool) -> tuple[str, str]:
+    """Close one grid: (what happened, the limit order's id or "")."""
+    algo_id = position.algo_id
+    try:
+        if market:
+            await client.close_position(algo_id, mkt_close=True)
+            return _CLOSED_AT_MARKET, ""
+        sz, px = _limit_close(position)
+        ack = await client.close_position(algo_id, mkt_close=False, sz=sz, px=px)
+        return f"limit close {format_decimal(sz)} @ {format_decimal(px)}", ack.ord_id
+    except OutcomeUnknownError:
+        return await _reconcile(client, algo_id), ""
+    except OKXError as exc:
+        return f"close failed: {exc}", ""
+
+
+async def _reconcile(client: GridClient, algo_id: str) -> str:
+    """After an unknown outcome, read the grid instead of sending the close again."""
+    try:
+        found = await client.reconcile_close(algo_id)
+    except OKXError as exc:
+        return f"close outcome unknown; reading the grid failed: {exc}"
+    return f"close outcome unknown; the grid is now {'closed' if found.is_closed else 'open'}"
+
+
+def _limit_close(position: GridPosition) -> tuple[Decimal, Decimal]:
+    """Half the position, at a price 2 % beyond the mark on the profitable side."""
+    pos = position.pos or Decimal(0)
+    mark = position.mark_px or position.avg_px or Decimal(1)
+    sz = max((abs(pos) / 2).quantize(Decimal("0.1")), Decimal("0.1")).normalize()
+    factor = 1 + _LIMIT_OFFSET if pos > 0 else 1 - _LIMIT_OFFSET
+    return sz, (mark * factor).quantize(mark)
+
+
+def _figures(client: GridClient, sim: GridSimulator, path: str) -> EndpointFigures:
+    stats = client.limiter_stats(path)
+    arrivals = sim.arrivals(DEMO_USER_ID, path)
+    return EndpointFigures(
+        endpoint=path,
+        granted=stats.granted,
+        waited_s=round(stats.waited, 3),
+        arrivals=len(arrivals),
+        max_in_window=max_in_window([a.t for a in arrivals], GRID_TIME_PERIOD),
+        rejections_50011=sum(a.code == "50011" for a in arrivals),
+    )
+
+
+def render_demo(summary: DemoSummary) -> str:
+    """The demo's report as text: the grids, then the rate limiter's figures."""
+    grids = render_table(
+        ("ALGO_ID", "INSTRUMENT", "STATE", "POSITION", "UPL", "ACTION", "ORD_ID"),
+        [
+            (
+                g.algo_id,
+                g.inst_id,
+                g.state,
+                format_decimal(g.pos),
+                format_decimal(g.upl),
+                g.action,
+                g.ord_id,
+            )
+            for g in summary.grids
+        ],
+        right={3, 4},
+    )
+    window = f"MAX_IN_{GRID_TIME_PERIOD:g}S"
+    limiter = render_table(
+        ("ENDPOINT", "GRANTED", "WAITED_S_TOTAL", "ARRIVED", window, "REJECTED_50011"),
+        [
+            (
+                f.endpoint.rsplit("/", 1)[-1],
+                str(f.granted),
+                f"{f.waited_s:.3f}",
+                str(f.arrivals),
+                str(f.max_in_window),
+                str(f.rejections_50011),
+            )
+            for f in summary.limiter
+        ],
+        right={1, 2, 3, 4, 5},
+    )
+    return "\n".join(
+        (
+            f"Simulator at {summary.simulator_url}: user {summary.user_id}, "
+            f"{summary.grids_created} grids, {len(summary.grids)} of them pending.",
+            f"Swept {len(summary.grids)} positions in {summary.sweep_s:.1f} s; closed "
+            f"{summary.market_closes} at market, placed {summary.limit_closes} limit close orders.",
+            "",
+            grids,
+            "",
+            f"Rate limiter ({summary.rate_limit}):",
+            limiter,
+            "",
+            f"Rejected for rate (50011): {summary.rejections}. "
+            f"Wall time: {summary.wall_time_s:.1f} s.",
+        )
+    )
