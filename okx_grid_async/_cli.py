@@ -1,8 +1,8 @@
 """The ``okx-grid`` command line: read grid positions, close them, sweep many, try the simulator.
 
-Each subcommand is a :class:`_Command`: its parser, an optional check of the
+Each subcommand is a `_Command`: its parser, an optional check of the
 parsed arguments (run before anything is sent) and the function that runs it.
-Output goes through :class:`Output`: a table or one JSON document on stdout,
+Output goes through `Output`: a table or one JSON document on stdout,
 ``okx-grid: error: ...`` lines on stderr, and never the secret key or the
 passphrase, which are redacted from everything written.
 
@@ -40,7 +40,7 @@ import msgspec
 
 from . import __version__
 from ._client import GridClient
-from ._constants import DEFAULT_TIMEOUT, EEA_URL, GLOBAL_URL, US_URL
+from ._constants import DEFAULT_TIMEOUT, EEA_URL, GLOBAL_URL, GRID_CANCEL_CLOSE_ORDER_PATH, US_URL
 from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
@@ -183,16 +183,17 @@ def _enc_hook(value: object) -> object:
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=_enc_hook)
 
 
-def _reconcile_advice(algo_id: str) -> str:
+def _reconcile_advice(algo_id: str, action: str = "close") -> str:
     return (
-        f"the close may have been executed: run '{PROG} positions {algo_id}' "
-        "and check the position before closing again"
+        f"the {action} may have been executed: run '{PROG} positions {algo_id}' "
+        f"and check the position before trying again"
     )
 
 
 def _hint(error: OKXError) -> str:
     if isinstance(error, OutcomeUnknownError):
-        return _reconcile_advice(error.algo_id)
+        action = "cancel" if error.request.get("path") == GRID_CANCEL_CLOSE_ORDER_PATH else "close"
+        return _reconcile_advice(error.algo_id, action)
     if isinstance(error, AuthenticationError):
         return (
             "check OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE, --base-url "
@@ -303,7 +304,7 @@ async def sweep_with_progress(
     concurrency: int,
     progress: Progress,
 ) -> list[SweepResult]:
-    """Every grid's :class:`SweepResult`, in the order ``ids`` gave them.
+    """Every grid's `SweepResult`, in the order ``ids`` gave them.
 
     ``ids`` is a list, or ``client.iter_grids()``, whose grids are counted as they
     are discovered. The requests run concurrently through the client's rate limiter.
@@ -519,14 +520,24 @@ def _run_close(args: argparse.Namespace, out: Output) -> int:
         out.result(result, lambda: text)
         return EXIT_OK
 
+    return _interruptible(args, out, work, algo_id, "close")
+
+
+def _interruptible(
+    args: argparse.Namespace,
+    out: Output,
+    work: Callable[[GridClient], Awaitable[int]],
+    algo_id: str,
+    action: str,
+) -> int:
+    """Run a POST command; Ctrl-C is an unknown outcome, since the request may have left."""
     try:
         return _with_client(args, out, work)
     except KeyboardInterrupt:
-        # The close may have left before the interruption: never report it as not sent.
         return out.fail(
             EXIT_OUTCOME_UNKNOWN,
-            f"interrupted while closing grid {algo_id}",
-            hint=_reconcile_advice(algo_id),
+            f"interrupted during the {action} of grid {algo_id}",
+            hint=_reconcile_advice(algo_id, action),
         )
 
 
@@ -539,7 +550,7 @@ def _run_cancel(args: argparse.Namespace, out: Output) -> int:
         out.result(result, lambda: f"grid {algo_id}: close order {ord_id} cancelled")
         return EXIT_OK
 
-    return _with_client(args, out, work)
+    return _interruptible(args, out, work, algo_id, "cancel")
 
 
 def _check_sweep(args: argparse.Namespace) -> str | None:
@@ -745,7 +756,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_connection_options(parser: argparse.ArgumentParser, default: object) -> None:
-    group = parser.add_argument_group("connection options (positions, close, sweep)")
+    group = parser.add_argument_group("connection options (positions, close, cancel, sweep)")
     group.add_argument(
         "--base-url",
         metavar="URL",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Literal, Self
 
 import aiohttp
 import msgspec
@@ -48,8 +48,6 @@ from ._validation import (
 
 __all__ = ["CloseReconciliation", "GridClient"]
 
-R = TypeVar("R")
-
 
 class CloseReconciliation(msgspec.Struct, frozen=True, kw_only=True):
     """What a grid's position says after a close whose outcome was unknown.
@@ -78,15 +76,16 @@ class GridClient:
             should pass it so they share one budget. Defaults to the API key.
         timeout: default deadline of each call in seconds, rate-limit waits and
             retries included; also bounds each socket read.
-        rate_limiter: a :class:`LocalRateLimiter` or :class:`RedisRateLimiter`;
-            ``None`` uses the process-wide :func:`default_rate_limiter`.
+        rate_limiter: a `LocalRateLimiter` or `RedisRateLimiter`;
+            ``None`` uses the process-wide `default_rate_limiter()`.
         session: an aiohttp session to borrow.
         clock: the clock for timestamps, backoff and waits (tests pass a FakeClock).
         connect_timeout: seconds to open a connection.
         max_attempts: attempts per call, the first included.
 
     Raises:
-        ValueError / TypeError: for a bad base_url, timeout or user_id.
+        ValueError: a bad base_url, timeout, max_attempts or user_id.
+        TypeError: credentials that are not Credentials, or a non-bool demo.
     """
 
     def __init__(
@@ -182,12 +181,16 @@ class GridClient:
         """The position of a contract grid (``GET /api/v5/tradingBot/grid/positions``).
 
         An empty position comes back as rows whose ``pos`` is zero, or no rows;
-        :attr:`GridPosition.is_empty` tells.
+        `GridPosition.is_empty` tells.
 
         Raises:
-            TypeError, InvalidArgumentError: for a bad ``algo_id`` (nothing is sent).
-            OKXAPIError (e.g. GridNotFoundError), DeadlineExceededError, TransportError,
-            MalformedResponseError.
+            TypeError: ``algo_id`` is not a str (nothing is sent).
+            InvalidArgumentError: ``algo_id`` is not a string of digits (nothing is sent).
+            GridNotFoundError: OKX knows no such grid.
+            OKXAPIError: any other OKX code, once retries are spent.
+            DeadlineExceededError: the call's deadline ran out.
+            TransportError: the network failed on every attempt.
+            MalformedResponseError: the answer could not be read.
         """
         check_id(algo_id, "algo_id")
         params = {"algoOrdType": CONTRACT_GRID, "algoId": algo_id}
@@ -212,12 +215,16 @@ class GridClient:
 
         The close is sent again only when OKX certainly did not execute it
         (50011, 50013, or no connection); otherwise an unclear end raises
-        :class:`OutcomeUnknownError`: call :meth:`reconcile_close` before acting again.
+        `OutcomeUnknownError`: call `reconcile_close()` before acting again.
 
         Raises:
-            TypeError, InvalidArgumentError: for bad arguments (nothing is sent).
-            OutcomeUnknownError, GridError subclasses (e.g. NoPositionError,
-            ClosingOrderExistsError), OKXAPIError, DeadlineExceededError.
+            TypeError: an argument of the wrong type, a float among them (nothing is sent).
+            InvalidArgumentError: an invalid id, size or price (nothing is sent).
+            OutcomeUnknownError: the close may have been executed; it was not resent.
+            GridError: the grid's state refuses the close (e.g. NoPositionError,
+                ClosingOrderExistsError, GridStateError).
+            OKXAPIError: any other OKX code.
+            DeadlineExceededError: the deadline ran out before the close was sent.
         """
         check_id(algo_id, "algo_id")
         check_bool(mkt_close, "mkt_close")
@@ -241,16 +248,20 @@ class GridClient:
             timeout=timeout,
             algo_id=algo_id,
         )
-        return _one(rows, GRID_CLOSE_POSITION_PATH)
+        return rows[0]  # the parser guarantees exactly one
 
     async def cancel_close_order(
         self, algo_id: str, ord_id: str, *, timeout: float | None = None
     ) -> CancelCloseOrderResult:
-        """Cancel the limit close order that a partial :meth:`close_position` placed.
+        """Cancel the limit close order that a partial `close_position()` placed.
 
         Raises:
-            TypeError, InvalidArgumentError: for bad ids (nothing is sent).
-            OutcomeUnknownError, OKXAPIError, DeadlineExceededError.
+            TypeError: an id is not a str (nothing is sent).
+            InvalidArgumentError: an id is not a string of digits (nothing is sent).
+            OrderNotFoundError: no such pending order (filled or cancelled already).
+            OutcomeUnknownError: the cancel may have been executed; it was not resent.
+            OKXAPIError: any other OKX code.
+            DeadlineExceededError: the deadline ran out before the cancel was sent.
         """
         check_id(algo_id, "algo_id")
         check_id(ord_id, "ord_id")
@@ -263,12 +274,12 @@ class GridClient:
             timeout=timeout,
             algo_id=algo_id,
         )
-        return _one(rows, GRID_CANCEL_CLOSE_ORDER_PATH)
+        return rows[0]  # the parser guarantees exactly one
 
     async def reconcile_close(
         self, algo_id: str, *, timeout: float | None = None
     ) -> CloseReconciliation:
-        """Read a grid's position after :class:`OutcomeUnknownError` to learn what happened.
+        """Read a grid's position after `OutcomeUnknownError` to learn what happened.
 
         ``is_closed`` is True when no position is left (OKX may also answer 51058,
         "no available position", which counts as closed). A partial close places a
@@ -299,11 +310,13 @@ class GridClient:
         stopped with their position kept, ``state == "no_close_position"``) or
         ``orders-algo-history``, following OKX's ``after`` cursor. Each page
         counts against the endpoint's budget. The result can be passed straight
-        to :meth:`sweep_positions`.
+        to `sweep_positions()`.
 
         Raises:
-            InvalidArgumentError: for a page_size outside 1..100.
-            OKXAPIError, DeadlineExceededError (per page), MalformedResponseError.
+            InvalidArgumentError: a page_size outside 1..100.
+            OKXAPIError: an OKX code, once retries are spent.
+            DeadlineExceededError: a page's deadline ran out.
+            MalformedResponseError: an unreadable page, or a cursor that does not advance.
         """
         check_bool(history, "history")
         if isinstance(page_size, bool) or not isinstance(page_size, int):
@@ -339,8 +352,8 @@ class GridClient:
         """Read many grids' positions concurrently, yielding each result as it completes.
 
         ``algo_ids`` may be any iterable or async iterable of ids or
-        :class:`GridOrder` (e.g. :meth:`iter_grids`). A failing grid is one
-        :class:`SweepResult` with its ``error``; the sweep goes on. At most
+        `GridOrder` (e.g. `iter_grids()`). A failing grid is one
+        `SweepResult` with its ``error``; the sweep goes on. At most
         ``concurrency`` requests are in flight and ids are read lazily, so memory
         does not grow with the number of ids. Cancelling, or closing the
         generator (``async with contextlib.aclosing(client.sweep_positions(ids)) as
@@ -356,9 +369,3 @@ class GridClient:
 
     def __repr__(self) -> str:
         return f"GridClient({self._transport!r}, state={self._state!r})"
-
-
-def _one(rows: list[R], path: str) -> R:
-    if len(rows) != 1:
-        raise MalformedResponseError(f"{path}: expected one row, got {len(rows)}", 200, "")
-    return rows[0]

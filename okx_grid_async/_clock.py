@@ -1,7 +1,7 @@
 """The one clock the library reads: monotonic time, wall time and sleeping.
 
 Everything time-dependent (the limiter, backoff, the server-clock offset) takes
-a :class:`Clock`, so tests can substitute a :class:`FakeClock` and run without
+a `Clock`, so tests can substitute a `FakeClock` and run without
 sleeping.
 """
 
@@ -32,7 +32,7 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock: :func:`time.monotonic`, :func:`time.time`, :func:`asyncio.sleep`."""
+    """The real clock: `time.monotonic()`, `time.time()`, `asyncio.sleep()`."""
 
     __slots__ = ()
 
@@ -50,7 +50,7 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock for tests: time moves only when a task sleeps or :meth:`advance` is called.
+    """A clock for tests: time moves only when a task sleeps or `advance()` is called.
 
     ``sleep`` advances the clock by the requested amount and yields once to the
     event loop, so code that waits for a rate-limit window runs instantly while

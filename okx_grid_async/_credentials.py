@@ -63,7 +63,7 @@ class Credentials:
         return self._passphrase
 
     def sign(self, timestamp: str, method: str, request_path: str, body: str) -> str:
-        """Return OK-ACCESS-SIGN for one request (see :func:`sign`)."""
+        """Return OK-ACCESS-SIGN for one request (see `sign()`)."""
         return sign(self._secret, timestamp, method, request_path, body)
 
     def __repr__(self) -> str:

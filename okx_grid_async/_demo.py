@@ -1,8 +1,8 @@
 """``okx-grid demo``: the whole library at work against a simulator in this process.
 
-It starts a :class:`~okx_grid_async.simulator.GridSimulator` with the demo
+It starts a `GridSimulator` with the demo
 account and about 50 grids, then, as any program would, through a
-:class:`~okx_grid_async.GridClient`: discovers the grids, sweeps every position
+`GridClient`: discovers the grids, sweeps every position
 concurrently through the rate limiter, closes a few (at market and with limit
 orders), and reports the limiter's figures next to what the simulator saw
 arrive, which proves the point: no request rejected for rate.

@@ -22,6 +22,7 @@
     ├── TransportError                   the network failed (.sent: whether the request left)
     ├── DeadlineExceededError            the call's deadline ran out (waits, retries included)
     ├── RateLimiterUnavailableError      the shared (Redis) limiter cannot be reached
+    ├── InvalidArgumentError             bad argument, nothing sent (also a ValueError)
     └── OutcomeUnknownError              a POST that may have taken effect (.algo_id, .request)
 
 Errors carry codes, OKX's message and request shapes; never credentials.
@@ -205,7 +206,7 @@ class TransportError(OKXError):
 class DeadlineExceededError(OKXError, TimeoutError):
     """The call's deadline ran out (rate-limit waits and retries count against it).
 
-    For a request that may have been executed, :class:`OutcomeUnknownError` is
+    For a request that may have been executed, `OutcomeUnknownError` is
     raised instead.
     """
 

@@ -50,7 +50,7 @@ class LimiterStats(msgspec.Struct, kw_only=True):
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    """What :class:`~okx_grid_async.GridClient` needs from a limiter."""
+    """What `GridClient` needs from a limiter."""
 
     def slot(self, user_key: str, endpoint: str) -> AbstractAsyncContextManager[None]:
         """Wait for and hold a slot while one request is sent and answered.
@@ -114,7 +114,7 @@ class _Window:
 class LocalRateLimiter:
     """The in-process limiter: one budget per (user, endpoint), shared by every client using it.
 
-    ``GridClient(rate_limiter=None)`` uses :func:`default_rate_limiter`, one per
+    ``GridClient(rate_limiter=None)`` uses `default_rate_limiter()`, one per
     process, so every client of a user shares that user's budgets. Waiters are
     served first come, first served. Not thread-safe: use it from one event
     loop at a time (sequential ``asyncio.run`` calls are fine).

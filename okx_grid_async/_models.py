@@ -53,6 +53,15 @@ def _dec(text: str, field: str) -> Decimal | None:
     return value
 
 
+def _int(text: str, field: str) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConversionError(f"{field}: {text[:40]!r} is not a whole number") from None
+
+
 def _ms(text: str, field: str) -> datetime | None:
     if not text:
         return None
@@ -139,7 +148,7 @@ class GridOrder(msgspec.Struct, frozen=True, kw_only=True):
     u_time: datetime | None
     lever: Decimal | None
     direction: str
-    grid_num: Decimal | None
+    grid_num: int | None
     max_px: Decimal | None
     min_px: Decimal | None
     investment: Decimal | None
@@ -230,11 +239,12 @@ HEAD_DECODER: Final = msgspec.json.Decoder(EnvelopeHead)
 class ResultParser(Generic[W, R]):
     """Decodes one endpoint's envelope and converts its rows; built once per endpoint."""
 
-    __slots__ = ("_convert", "decoder")
+    __slots__ = ("_convert", "_one_row", "decoder")
 
-    def __init__(self, wire: type[W], convert: Callable[[W], R]) -> None:
+    def __init__(self, wire: type[W], convert: Callable[[W], R], *, one_row: bool = False) -> None:
         self.decoder: msgspec.json.Decoder[_Envelope[W]] = msgspec.json.Decoder(_Envelope[wire])  # type: ignore[valid-type]
         self._convert = convert
+        self._one_row = one_row
 
     def parse(self, raw: bytes, http_status: int) -> list[R]:
         """The rows of one answer.
@@ -259,6 +269,9 @@ class ResultParser(Generic[W, R]):
             raise MalformedResponseError("not JSON", http_status, _text(raw)) from None
         if envelope.code != "0":
             raise api_error(envelope.code, envelope.msg, http_status)
+        if self._one_row and len(envelope.data) != 1:
+            reason = f"expected one row, got {len(envelope.data)}"
+            raise MalformedResponseError(reason, http_status, _text(raw))
         convert = self._convert
         try:
             return [convert(row) for row in envelope.data]
@@ -328,7 +341,7 @@ def _grid_order(w: _WireGridOrder) -> GridOrder:
         u_time=_ms(w.u_time, "uTime"),
         lever=_dec(w.lever, "lever"),
         direction=w.direction,
-        grid_num=_dec(w.grid_num, "gridNum"),
+        grid_num=_int(w.grid_num, "gridNum"),
         max_px=_dec(w.max_px, "maxPx"),
         min_px=_dec(w.min_px, "minPx"),
         investment=_dec(w.investment, "investment"),
@@ -348,7 +361,7 @@ def _server_ms(w: _WireTime) -> int:
 
 
 position_parser: Final = ResultParser(_WirePosition, _position)
-close_result_parser: Final = ResultParser(_WireOrderAck, _close_ack)
-cancel_result_parser: Final = ResultParser(_WireOrderAck, _cancel_ack)
+close_result_parser: Final = ResultParser(_WireOrderAck, _close_ack, one_row=True)
+cancel_result_parser: Final = ResultParser(_WireOrderAck, _cancel_ack, one_row=True)
 grid_order_parser: Final = ResultParser(_WireGridOrder, _grid_order)
-server_time_parser: Final = ResultParser(_WireTime, _server_ms)
+server_time_parser: Final = ResultParser(_WireTime, _server_ms, one_row=True)

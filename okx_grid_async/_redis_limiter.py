@@ -1,6 +1,6 @@
 """A rate limiter shared through Redis by every process and host of one OKX user.
 
-The model is :class:`~okx_grid_async.LocalRateLimiter`'s, kept in Redis and timed
+The model is `LocalRateLimiter`'s, kept in Redis and timed
 by the Redis server's clock. Each (user, endpoint) budget is a sorted set of
 slots, one member per recent request, scored by the latest time that request can
 have reached OKX:
@@ -189,14 +189,14 @@ class _Budget:
 class RedisRateLimiter:
     """A limiter whose budgets live in Redis, shared by every process and host of a user.
 
-    The same guarantee as :class:`~okx_grid_async.LocalRateLimiter` (never more
+    The same guarantee as `LocalRateLimiter` (never more
     than ``max_rate`` arrivals at OKX in any window of ``time_period``, wherever
     it starts), for all processes that use the same Redis and ``key_prefix``.
     Every decision is one atomic Lua script timed by the Redis server's clock;
     see the module documentation for the model and its limits.
 
     Use it as ``async with RedisRateLimiter(url) as limiter:`` (entering checks
-    that Redis answers), or call :meth:`aclose` when done. Use it from one event
+    that Redis answers), or call `aclose()` when done. Use it from one event
     loop. Redis keys are ``<key_prefix>:{<user_key>}:<endpoint>:slots`` and
     ``...:blocked``; they expire once idle for a window (plus the lease).
 

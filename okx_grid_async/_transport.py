@@ -1,7 +1,7 @@
 """The session layer: one aiohttp session, signing, the server-clock offset,
 the rate limiter, retries, deadlines and error mapping.
 
-Every grid endpoint goes through :meth:`Transport.request`; endpoint methods
+Every grid endpoint goes through `Transport.request()`; endpoint methods
 only validate their arguments and name the path, the parameters and the parser.
 """
 
@@ -32,7 +32,6 @@ from ._constants import (
 from ._credentials import Credentials, format_timestamp
 from ._errors import (
     DeadlineExceededError,
-    MalformedResponseError,
     OKXError,
     OutcomeUnknownError,
     RateLimitError,
@@ -55,7 +54,8 @@ _DEMO_HEADER: Final = "x-simulated-trading"
 
 # /api/v5/public/time allows 10 requests per 2 s per IP: one pacing limiter per
 # event loop (aiolimiter binds to a loop), shared by every client in it.
-# AsyncLimiter(1, 0.2) spaces calls 0.2 s apart, so no 2 s window holds 11.
+# AsyncLimiter(1, 0.2) spaces calls 0.2 s apart: at most 10 in any 2 s window
+# that does not count both of its ends.
 _time_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLimiter] = (
     weakref.WeakKeyDictionary()
 )
@@ -113,7 +113,7 @@ class _Call:
 class Transport:
     """Signs, paces, sends and decodes; owns (or borrows) one aiohttp session.
 
-    Not public: :class:`~okx_grid_async.GridClient` is the interface.
+    Not public: `GridClient` is the interface.
     """
 
     def __init__(
@@ -171,7 +171,15 @@ class Transport:
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
         try:
-            await self.sync_clock()
+            async with asyncio.timeout(self.timeout):
+                await self.sync_clock()
+        except TimeoutError as exc:
+            await self.close()
+            if isinstance(exc, OKXError):
+                raise
+            raise DeadlineExceededError(
+                f"reading OKX's time took longer than {self.timeout} s"
+            ) from None
         except BaseException:
             await self.close()
             raise
@@ -201,10 +209,8 @@ class Transport:
             sent = clock.time()
             raw, status = await self._send("GET", self.base_url + PUBLIC_TIME_PATH, None, None)
             received = clock.time()
-        rows = server_time_parser.parse(raw, status)
-        if not rows:
-            raise MalformedResponseError("the time answer has no rows", status, raw.decode())
-        self.offset_ms = rows[0] - (sent + received) * 500.0
+        (server_ms,) = server_time_parser.parse(raw, status)
+        self.offset_ms = server_ms - (sent + received) * 500.0
         logger.debug("clock offset from OKX: %.0f ms", self.offset_ms)
 
     def timestamp(self) -> str:
@@ -280,7 +286,7 @@ class Transport:
                 async with self.limiter.slot(self.user_key, path):
                     headers = self._sign(method, request_path, body)
                     call.in_flight = True
-                    raw, status = await self._send(method, url, headers, body or None)
+                    raw, status = await self._send(method, url, headers, body or None, budget)
                     call.in_flight = False
                 return parser.parse(raw, status)
             except OKXError as error:
@@ -298,10 +304,11 @@ class Transport:
                     raise OutcomeUnknownError(
                         algo_id, {"path": path, **params}, str(error)
                     ) from error
+                if isinstance(error, RateLimitError):
+                    # Even on the last attempt: other callers of this budget must slow down.
+                    await self.limiter.penalize(self.user_key, path)
                 if decision is Decision.RAISE or attempt >= self._max_attempts:
                     raise
-                if isinstance(error, RateLimitError):
-                    await self.limiter.penalize(self.user_key, path)
                 if isinstance(error, TimestampExpiredError):
                     await self.sync_clock()
                 delay = backoff_delay(attempt, self._rng.random())
@@ -322,11 +329,25 @@ class Transport:
         url: URL | str,
         headers: Mapping[str, str] | None,
         body: str | None,
+        read_timeout: float | None = None,
     ) -> tuple[bytes, int]:
-        """One HTTP exchange; network faults become TransportError with ``sent`` set."""
+        """One HTTP exchange; network faults become TransportError with ``sent`` set.
+
+        ``read_timeout`` raises the session's socket-read bound for a call whose
+        deadline is longer than the client's default.
+        """
+        longer = read_timeout is not None and read_timeout > self.timeout
         try:
             async with self.session.request(
-                method, url, headers=headers, data=body.encode() if body else None
+                method,
+                url,
+                headers=headers,
+                data=body.encode() if body else None,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self._connect_timeout, sock_read=read_timeout
+                )
+                if longer
+                else self.session.timeout,
             ) as response:
                 raw = await response.read()
                 status = response.status

@@ -192,3 +192,11 @@ def test_error_answer_with_rows_of_another_shape_still_maps_by_code() -> None:
 def test_error_answer_without_data_maps_by_code() -> None:
     with pytest.raises(RateLimitError):
         position_parser.parse(b'{"code":"50011","msg":"Too Many Requests"}', 429)
+
+
+def test_an_acknowledgement_must_hold_exactly_one_row() -> None:
+    for rows in ("[]", "[" + ",".join(['{"algoId":"1"}'] * 2) + "]"):
+        raw = f'{{"code":"0","msg":"","data":{rows}}}'.encode()
+        with pytest.raises(MalformedResponseError, match="expected one row") as info:
+            close_result_parser.parse(raw, 200)
+        assert info.value.raw_text == raw.decode()

@@ -176,7 +176,7 @@ async def test_persistent_50011_slows_the_limiter_down(
         with pytest.raises(RateLimitError):
             await client.get_positions(grid.algo_id)
     stats = limiter.stats(client.user_key, POS)
-    assert stats.rejections == 3 - 1  # penalised before each retry
+    assert stats.rejections == 3  # every 50011 told the limiter, the last one too
     # Each penalty held the budget for a whole window (backoff sleeps count towards it).
     assert sum(clock.sleeps) >= 2 * 2.05 - 1e-9
 
@@ -228,3 +228,44 @@ async def test_a_dropped_get_is_not_resent_behind_the_limiters_back(
             await client.get_positions(grid.algo_id)
     assert info.value.sent is True
     assert len(sim.arrivals(path=POS)) == 2  # one good, one dropped: no hidden third
+
+
+async def test_close_acknowledged_without_its_row_is_unknown_keeping_the_raw_text(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    sim.inject_fault(FaultKind.EMPTY_DATA, CLOSE)
+    async with make_client() as client:
+        with pytest.raises(OutcomeUnknownError) as info:
+            await client.close_position(grid.algo_id, mkt_close=True)
+    cause = info.value.__cause__
+    assert isinstance(cause, MalformedResponseError)
+    assert "expected one row, got 0" in cause.reason
+    assert cause.raw_text == '{"code":"0","msg":"","data":[]}'
+    assert sim.close_calls(grid.algo_id) == 1
+
+
+async def test_a_call_may_wait_longer_than_the_client_default_when_asked(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    async with make_client(timeout=0.5, max_attempts=1) as client:
+        sim.inject_fault(FaultKind.LATENCY, POS, delay=0.8)
+        with pytest.raises(DeadlineExceededError):
+            await client.get_positions(grid.algo_id)
+        sim.inject_fault(FaultKind.LATENCY, POS, delay=0.8)
+        # Without raising the socket-read bound with the deadline, the 0.5 s read
+        # timeout would cut this call short (TransportError, one attempt only).
+        assert await client.get_positions(grid.algo_id, timeout=3.0)
+
+
+async def test_opening_is_bounded_by_the_client_timeout(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    sim.inject_fault(FaultKind.LATENCY, "/api/v5/public/time", delay=2.0)
+    client = make_client(timeout=0.3)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(DeadlineExceededError, match="OKX's time"):
+        await client.__aenter__()
+    assert loop.time() - start < 1.0

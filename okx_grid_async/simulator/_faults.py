@@ -16,6 +16,7 @@ BUSY_50013          no        HTTP 429, code 50013 "Systems are busy"
 TIMEOUT_50004       yes       HTTP 400 (as OKX's error table), code 50004 "Endpoint
                               request timeout", which does not say whether it executed
 RATE_LIMIT_50011    no        the simulator's 50011 answer, without using any budget
+EMPTY_DATA          yes       HTTP 200, ``{"code":"0","msg":"","data":[]}``: success, no rows
 ==================  ========  ==========================================================
 
 "Executes" means the request takes effect (a close-position closes) exactly
@@ -43,6 +44,7 @@ class FaultKind(StrEnum):
     BUSY_50013 = "busy_50013"
     TIMEOUT_50004 = "timeout_50004"
     RATE_LIMIT_50011 = "rate_limit_50011"
+    EMPTY_DATA = "empty_data"
 
 
 # The faults after which the request has taken effect.
@@ -53,6 +55,7 @@ EXECUTING_FAULTS = frozenset(
         FaultKind.APPLY_THEN_DROP,
         FaultKind.APPLY_THEN_HANG,
         FaultKind.TIMEOUT_50004,
+        FaultKind.EMPTY_DATA,
     }
 )
 

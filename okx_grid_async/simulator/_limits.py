@@ -67,7 +67,7 @@ class ArrivalLog:
         self._entries: deque[_Entry] = deque(maxlen=limit)
 
     def begin(self) -> _Entry:
-        """Reserve the next place in arrival order; fill it with :meth:`finish`."""
+        """Reserve the next place in arrival order; fill it with `finish()`."""
         entry = _Entry()
         self._entries.append(entry)
         return entry
@@ -97,7 +97,7 @@ class SlidingWindowLimiter:
     """At most ``max_rate`` accepted arrivals per key in any window of ``time_period`` seconds.
 
     The window is half-open: an arrival at ``t`` stops counting at exactly
-    ``t + time_period``, matching :func:`max_in_window`.
+    ``t + time_period``, matching `max_in_window()`.
     """
 
     __slots__ = ("_accepted", "max_rate", "time_period")

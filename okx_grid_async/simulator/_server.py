@@ -2,20 +2,20 @@
 
 One handler serves every path. For a private endpoint it:
 
-1. records the raw request (:attr:`GridSimulator.requests`) and its arrival time;
-2. authenticates it as OKX does (HTTP 401, see :data:`_REQUIRED_HEADERS` and
-   :meth:`GridSimulator._authenticate`); a failure is logged with user ``None``;
+1. records the raw request (`GridSimulator.requests`) and its arrival time;
+2. authenticates it as OKX does (HTTP 401, see `_REQUIRED_HEADERS` and
+   `GridSimulator._authenticate()`); a failure is logged with user ``None``;
 3. answers 50011 for an injected RATE_LIMIT_50011 fault, without using budget;
 4. checks the (user, path) sliding window and answers 50011 when it is full;
 5. applies any other injected fault (see ``_faults``);
 6. executes the request and answers OKX's envelope
    ``{"code":"0","msg":"","data":[...]}``.
 
-Every private request that reached step 2 is in :meth:`GridSimulator.arrivals`.
+Every private request that reached step 2 is in `GridSimulator.arrivals()`.
 The public time endpoint is neither authenticated, rate limited nor logged as
 an arrival; faults apply to it only when injected with its path.
 
-HTTP statuses follow OKX's error table (:data:`_HTTP_STATUS`): 401 for
+HTTP statuses follow OKX's error table (`_HTTP_STATUS`): 401 for
 authentication, 400 for malformed requests and parameter errors (50000,
 50002, 50004, 50006, 50014, 51000), 429 for 50011 (or 200, as configured)
 and 50013, 503 for 50001, 200 for business errors such as 51293. An unknown
@@ -264,12 +264,12 @@ def _json_object(request: web.Request, body: bytes) -> Params:
 class GridSimulator:
     """An OKX look-alike for contract grids, served over real HTTP on ``host:port``.
 
-    Use it as an async context manager (or call :meth:`start` and
-    :meth:`close`); it cannot be restarted once closed.
+    Use it as an async context manager (or call `start()` and
+    `close()`); it cannot be restarted once closed.
 
     Args:
         host: Interface to listen on.
-        port: TCP port; 0 picks a free one (see :attr:`url`).
+        port: TCP port; 0 picks a free one (see `url`).
         max_rate: Requests accepted per (user, endpoint) in any window of
             ``time_period`` seconds (OKX: 20 per 2 s).
         time_period: The window, in seconds.
@@ -282,7 +282,7 @@ class GridSimulator:
         seed: Seed for ids and price moves, for reproducible runs.
         price_tick_interval: If set, every grid's mark takes a random step
             of up to 10 basis points every this many seconds (see
-            :meth:`SimExchange.walk_prices`), filling close orders it reaches.
+            `SimExchange.walk_prices()`), filling close orders it reaches.
         clock: Monotonic clock for arrival times and the limiter, in seconds.
         history_limit: Keep only this many recent arrivals and requests
             (``None``: keep all), for long-running servers.
@@ -403,7 +403,7 @@ class GridSimulator:
 
     @property
     def max_rate(self) -> int:
-        """Requests accepted per (user, endpoint) in any window of :attr:`time_period`."""
+        """Requests accepted per (user, endpoint) in any window of `time_period`."""
         return self._limiter.max_rate
 
     @property
@@ -412,7 +412,7 @@ class GridSimulator:
         return self._limiter.time_period
 
     def server_time_ms(self) -> int:
-        """The simulator's clock in Unix ms: real time plus :attr:`clock_offset_ms`."""
+        """The simulator's clock in Unix ms: real time plus `clock_offset_ms`."""
         return time.time_ns() // 1_000_000 + self.clock_offset_ms
 
     # -- accounts and grids -------------------------------------------------
@@ -458,7 +458,7 @@ class GridSimulator:
         earlier one (so the newest grid lists first).
 
         Raises:
-            ValueError: See :meth:`SimExchange.add_grid`.
+            ValueError: See `SimExchange.add_grid()`.
         """
         return self._exchange.add_grid(
             user_id,
@@ -602,7 +602,7 @@ class GridSimulator:
     ) -> _Answer | None:
         """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
 
-        APPLY_THEN_HANG executes and returns :data:`_HANG`: the caller hangs.
+        APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
         """
         if fault is None:
             return self._execute(request, body, route, user_id)
@@ -628,6 +628,8 @@ class GridSimulator:
             )
         if kind is FaultKind.APPLY_THEN_HANG:
             return _HANG
+        if kind is FaultKind.EMPTY_DATA:
+            return _envelope(200, "0")
         return answer  # LATENCY
 
     async def _pause(self, delay: float) -> bool:
@@ -790,7 +792,7 @@ async def serve_forever(
 ) -> None:
     """Run a simulator with the demo account and ``grids`` demo grids until cancelled.
 
-    Prints the URL and the demo credentials (:data:`DEMO_API_KEY` and
+    Prints the URL and the demo credentials (`DEMO_API_KEY` and
     friends, fake and public) to ``out`` (default stdout). ``port`` 0 picks a
     free port. Marks move every ``price_tick_interval`` seconds.
     """

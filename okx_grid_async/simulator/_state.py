@@ -1,7 +1,7 @@
 """The simulated exchange: accounts, contract grids, mark prices and close orders, without I/O.
 
-Business rules raise :class:`SimError` carrying OKX's code and message; the
-server turns it into OKX's envelope. Every number is a :class:`~decimal.Decimal`
+Business rules raise `SimError` carrying OKX's code and message; the
+server turns it into OKX's envelope. Every number is a `decimal.Decimal`
 and one simple model keeps the position fields consistent with each other:
 
 - ``ctVal`` (contract size in the base currency): BTC 0.01, ETH 0.1, others 1.
@@ -542,7 +542,7 @@ class SimExchange:
         at or below; an order already reached fills at once.
 
         Raises:
-            SimError: As :meth:`market_close`, and 51000 if ``sz`` is not in
+            SimError: As `market_close()`, and 51000 if ``sz`` is not in
                 ``(0, |pos|]`` or ``px`` is not positive.
         """
         grid = self._closable(user_id, algo_id)
