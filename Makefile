@@ -42,7 +42,7 @@ bench: $(STAMP) redis
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r docs/requirements.txt
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site
