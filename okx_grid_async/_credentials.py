@@ -104,6 +104,16 @@ def format_timestamp(epoch_seconds: float) -> str:
     >>> format_timestamp(1607418537.715)
     '2020-12-08T09:08:57.715Z'
     """
-    millis = round(epoch_seconds * 1000)
-    dt = datetime.fromtimestamp(millis // 1000, tz=UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
+    global _last_second
+    second, millis = divmod(round(epoch_seconds * 1000), 1000)
+    cached = _last_second
+    if cached[0] != second:
+        # Formatting the date is most of the cost; it changes once a second.
+        cached = _last_second = (
+            second,
+            f"{datetime.fromtimestamp(second, tz=UTC):%Y-%m-%dT%H:%M:%S}",
+        )
+    return f"{cached[1]}.{millis:03d}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")

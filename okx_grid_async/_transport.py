@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import random
+import re
 import weakref
 from collections.abc import Mapping
 from typing import Final, TypeVar
@@ -99,15 +100,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-class _Call:
-    """Per-call state the deadline handler needs: is a request in flight now?"""
-
-    __slots__ = ("in_flight",)
-
-    def __init__(self) -> None:
-        self.in_flight = False
 
 
 class Transport:
@@ -241,22 +233,42 @@ class Transport:
         if not budget > 0:
             raise ValueError(f"timeout must be > 0 seconds, not {budget!r}")
         if method == "GET":
-            query = urlencode(params)
+            query = _query(params)
             request_path = f"{path}?{query}" if query else path
             body = ""
         else:
             request_path = path
             body = msgspec.json.encode(params).decode()
-        call = _Call()
+        url = URL(self.base_url + request_path, encoded=True)
+        clock = self._clock
+        deadline = clock.monotonic() + budget
+        in_flight = False  # a request has left and its answer is not in: the deadline's concern
+        attempt = 0
         try:
             async with asyncio.timeout(budget):
-                return await self._attempts(
-                    method, path, request_path, body, parser, call, budget, algo_id, params
-                )
+                while True:
+                    attempt += 1
+                    try:
+                        async with self.limiter.slot(self.user_key, path):
+                            headers = self._sign(method, request_path, body)
+                            in_flight = True
+                            raw, status = await self._send(
+                                method, url, headers, body or None, budget
+                            )
+                            in_flight = False
+                        return parser.parse(raw, status)
+                    except OKXError as error:
+                        in_flight = False
+                        delay = await self._after_failure(
+                            method, path, params, algo_id, error, attempt
+                        )
+                        if clock.monotonic() + delay > deadline:
+                            raise
+                        await clock.sleep(delay)
         except TimeoutError as exc:
             if isinstance(exc, OKXError):
                 raise
-            if method != "GET" and call.in_flight:
+            if method != "GET" and in_flight:
                 raise OutcomeUnknownError(
                     algo_id, {"path": path, **params}, f"no answer within the {budget} s deadline"
                 ) from None
@@ -264,57 +276,35 @@ class Transport:
                 f"{method} {path}: deadline of {budget} s exceeded"
             ) from None
 
-    async def _attempts(
+    async def _after_failure(
         self,
         method: str,
         path: str,
-        request_path: str,
-        body: str,
-        parser: ResultParser[W, R],
-        call: _Call,
-        budget: float,
-        algo_id: str,
         params: Mapping[str, object],
-    ) -> list[R]:
-        clock = self._clock
-        deadline = clock.monotonic() + budget
-        url = URL(self.base_url + request_path, encoded=True)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.limiter.slot(self.user_key, path):
-                    headers = self._sign(method, request_path, body)
-                    call.in_flight = True
-                    raw, status = await self._send(method, url, headers, body or None, budget)
-                    call.in_flight = False
-                return parser.parse(raw, status)
-            except OKXError as error:
-                call.in_flight = False
-                decision = decide(method, error)
-                logger.debug(
-                    "%s %s attempt %d failed: %s (%s)",
-                    method,
-                    path,
-                    attempt,
-                    type(error).__name__,
-                    decision.value,
-                )
-                if decision is Decision.UNKNOWN:
-                    raise OutcomeUnknownError(
-                        algo_id, {"path": path, **params}, str(error)
-                    ) from error
-                if isinstance(error, RateLimitError):
-                    # Even on the last attempt: other callers of this budget must slow down.
-                    await self.limiter.penalize(self.user_key, path)
-                if decision is Decision.RAISE or attempt >= self._max_attempts:
-                    raise
-                if isinstance(error, TimestampExpiredError):
-                    await self.sync_clock()
-                delay = backoff_delay(attempt, self._rng.random())
-                if clock.monotonic() + delay > deadline:
-                    raise
-                await clock.sleep(delay)
+        algo_id: str,
+        error: OKXError,
+        attempt: int,
+    ) -> float:
+        """Apply the retry policy to a failed attempt: raise, or the seconds to wait first."""
+        decision = decide(method, error)
+        logger.debug(
+            "%s %s attempt %d failed: %s (%s)",
+            method,
+            path,
+            attempt,
+            type(error).__name__,
+            decision.value,
+        )
+        if decision is Decision.UNKNOWN:
+            raise OutcomeUnknownError(algo_id, {"path": path, **params}, str(error)) from error
+        if isinstance(error, RateLimitError):
+            # Even on the last attempt: other callers of this budget must slow down.
+            await self.limiter.penalize(self.user_key, path)
+        if decision is Decision.RAISE or attempt >= self._max_attempts:
+            raise error
+        if isinstance(error, TimestampExpiredError):
+            await self.sync_clock()
+        return backoff_delay(attempt, self._rng.random())
 
     def _sign(self, method: str, request_path: str, body: str) -> dict[str, str]:
         timestamp = self.timestamp()
@@ -359,12 +349,27 @@ class Transport:
             raise TransportError(
                 f"{method} {_path(url)}: {type(exc).__name__}: {exc}", sent=True
             ) from exc
-        logger.debug("%s %s -> HTTP %d (%d bytes)", method, _path(url), status, len(raw))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s -> HTTP %d (%d bytes)", method, _path(url), status, len(raw))
         return raw, status
 
     def __repr__(self) -> str:
         user = self.user_key[-4:]
         return f"Transport(base_url={self.base_url!r}, demo={self.demo}, user_key='…{user}')"
+
+
+_SAFE_QUERY_TEXT: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query(params: Mapping[str, object]) -> str:
+    """The query string: joined directly when nothing needs quoting (ids, enums), else urlencode."""
+    parts = []
+    for key, value in params.items():
+        text = str(value)
+        if not (_SAFE_QUERY_TEXT.fullmatch(key) and _SAFE_QUERY_TEXT.fullmatch(text)):
+            return urlencode(params)
+        parts.append(f"{key}={text}")
+    return "&".join(parts)
 
 
 def _path(url: URL | str) -> str:
