@@ -203,11 +203,6 @@ class LocalRateLimiter:
     async def _acquire(self, window: _Window) -> None:
         clock = self._clock
         started = clock.monotonic()
-        if not window.waiting and window.ready_at(self._span) <= started:
-            # Nobody queued and a slot free: no lock, no await.
-            window.take()
-            window.stats.granted += 1
-            return
         lock, changed = window.bind()
         window.waiting += 1
         window.stats.max_waiting = max(window.stats.max_waiting, window.waiting)
@@ -258,7 +253,13 @@ class _Slot:
         self._window = window
 
     async def __aenter__(self) -> None:
-        await self._limiter._acquire(self._window)
+        limiter, window = self._limiter, self._window
+        if not window.waiting and window.ready_at(limiter._span) <= limiter._clock.monotonic():
+            # Nobody queued and a slot free: no lock, no await.
+            window.take()
+            window.stats.granted += 1
+        else:
+            await limiter._acquire(window)
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._window.release(self._limiter._clock.monotonic())

@@ -102,6 +102,24 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _Expiry:
+    """A call's deadline: when it fires, the call's task is cancelled and told why."""
+
+    __slots__ = ("cancelling", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        if task is None:
+            raise RuntimeError("GridClient calls must run inside an asyncio task")
+        self.task = task
+        self.fired = False
+        # Cancellations already pending when the call began are not ours to absorb.
+        self.cancelling = task.cancelling()
+
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+
 class Transport:
     """Signs, paces, sends and decodes; owns (or borrows) one aiohttp session.
 
@@ -244,30 +262,30 @@ class Transport:
         deadline = clock.monotonic() + budget
         in_flight = False  # a request has left and its answer is not in: the deadline's concern
         attempt = 0
+        # The deadline, as asyncio.timeout() does it but without its context manager,
+        # which costs more than the rest of this method on a cached connection.
+        loop = asyncio.get_running_loop()
+        expiry = _Expiry(asyncio.current_task())
+        timer = loop.call_at(loop.time() + budget, expiry.fire)
         try:
-            async with asyncio.timeout(budget):
-                while True:
-                    attempt += 1
-                    try:
-                        async with self.limiter.slot(self.user_key, path):
-                            headers = self._sign(method, request_path, body)
-                            in_flight = True
-                            raw, status = await self._send(
-                                method, url, headers, body or None, budget
-                            )
-                            in_flight = False
-                        return parser.parse(raw, status)
-                    except OKXError as error:
+            while True:
+                attempt += 1
+                try:
+                    async with self.limiter.slot(self.user_key, path):
+                        headers = self._sign(method, request_path, body)
+                        in_flight = True
+                        raw, status = await self._send(method, url, headers, body or None, budget)
                         in_flight = False
-                        delay = await self._after_failure(
-                            method, path, params, algo_id, error, attempt
-                        )
-                        if clock.monotonic() + delay > deadline:
-                            raise
-                        await clock.sleep(delay)
-        except TimeoutError as exc:
-            if isinstance(exc, OKXError):
-                raise
+                    return parser.parse(raw, status)
+                except OKXError as error:
+                    in_flight = False
+                    delay = await self._after_failure(method, path, params, algo_id, error, attempt)
+                    if clock.monotonic() + delay > deadline:
+                        raise
+                    await clock.sleep(delay)
+        except asyncio.CancelledError:
+            if not expiry.fired or expiry.task.uncancel() > expiry.cancelling:
+                raise  # cancelled by someone else: never swallowed
             if method != "GET" and in_flight:
                 raise OutcomeUnknownError(
                     algo_id, {"path": path, **params}, f"no answer within the {budget} s deadline"
@@ -275,6 +293,8 @@ class Transport:
             raise DeadlineExceededError(
                 f"{method} {path}: deadline of {budget} s exceeded"
             ) from None
+        finally:
+            timer.cancel()
 
     async def _after_failure(
         self,
@@ -363,13 +383,11 @@ _SAFE_QUERY_TEXT: Final = re.compile(r"[A-Za-z0-9_.~-]*")
 
 def _query(params: Mapping[str, object]) -> str:
     """The query string: joined directly when nothing needs quoting (ids, enums), else urlencode."""
-    parts = []
-    for key, value in params.items():
-        text = str(value)
-        if not (_SAFE_QUERY_TEXT.fullmatch(key) and _SAFE_QUERY_TEXT.fullmatch(text)):
-            return urlencode(params)
-        parts.append(f"{key}={text}")
-    return "&".join(parts)
+    texts = [(key, str(value)) for key, value in params.items()]
+    # Safe pieces concatenated stay safe, and one unsafe piece makes the whole unsafe.
+    if _SAFE_QUERY_TEXT.fullmatch("".join(k + v for k, v in texts)):
+        return "&".join(f"{k}={v}" for k, v in texts)
+    return urlencode(params)
 
 
 def _path(url: URL | str) -> str:

@@ -269,3 +269,31 @@ async def test_opening_is_bounded_by_the_client_timeout(
     with pytest.raises(DeadlineExceededError, match="OKX's time"):
         await client.__aenter__()
     assert loop.time() - start < 1.0
+
+
+async def test_an_outer_timeout_is_the_callers_not_a_deadline_error(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    sim.inject_fault(FaultKind.LATENCY, POS, delay=2.0)
+    async with make_client() as client:
+        with pytest.raises(TimeoutError) as info:
+            async with asyncio.timeout(0.2):  # shorter than the call's own 5 s deadline
+                await client.get_positions(grid.algo_id)
+        assert not isinstance(info.value, DeadlineExceededError)
+        sim.clear_faults()
+        assert await client.get_positions(grid.algo_id)
+
+
+async def test_an_outer_cancel_stays_a_cancel(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    sim.inject_fault(FaultKind.LATENCY, POS, delay=2.0)
+    async with make_client() as client:
+        task = asyncio.create_task(client.get_positions(grid.algo_id, timeout=5.0))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
