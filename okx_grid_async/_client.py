@@ -74,13 +74,13 @@ class GridClient:
         demo: send ``x-simulated-trading: 1`` (OKX demo trading). Live sends no such header.
         user_id: the OKX User ID whose rate budget this key spends; keys of one user
             should pass it so they share one budget. Defaults to the API key.
-        timeout: default deadline of each call in seconds, rate-limit waits and
-            retries included; also bounds each socket read.
+        timeout: default deadline of each call in seconds, rate-limit waits,
+            retries and every read of the answer included; also bounds opening.
         rate_limiter: a `LocalRateLimiter` or `RedisRateLimiter`;
             ``None`` uses the process-wide `default_rate_limiter()`.
         session: an aiohttp session to borrow.
         clock: the clock for timestamps, backoff and waits (tests pass a FakeClock).
-        connect_timeout: seconds to open a connection.
+        connect_timeout: seconds to open a connection (within the call's deadline).
         max_attempts: attempts per call, the first included.
 
     Raises:

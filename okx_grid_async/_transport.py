@@ -166,11 +166,13 @@ class Transport:
     async def open(self) -> None:
         """Create the session (unless borrowed) and measure the clock offset."""
         if self._session is None:
+            # Connecting has its own bound; reading is bounded by each call's deadline,
+            # which starts before the request is sent. A socket-read timeout equal to
+            # that deadline could never strike first, and aiohttp re-arms it on every
+            # chunk received: about 4 % of a request's CPU for nothing.
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=self._connect_timeout,
-                    sock_read=self.timeout,
+                    total=None, sock_connect=self._connect_timeout, sock_read=None
                 ),
                 raise_for_status=False,
             )
@@ -274,7 +276,7 @@ class Transport:
                     async with self.limiter.slot(self.user_key, path):
                         headers = self._sign(method, request_path, body)
                         in_flight = True
-                        raw, status = await self._send(method, url, headers, body or None, budget)
+                        raw, status = await self._send(method, url, headers, body or None)
                         in_flight = False
                     return parser.parse(raw, status)
                 except OKXError as error:
@@ -339,25 +341,11 @@ class Transport:
         url: URL | str,
         headers: Mapping[str, str] | None,
         body: str | None,
-        read_timeout: float | None = None,
     ) -> tuple[bytes, int]:
-        """One HTTP exchange; network faults become TransportError with ``sent`` set.
-
-        ``read_timeout`` raises the session's socket-read bound for a call whose
-        deadline is longer than the client's default.
-        """
-        longer = read_timeout is not None and read_timeout > self.timeout
+        """One HTTP exchange; network faults become TransportError with ``sent`` set."""
         try:
             async with self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body.encode() if body else None,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self._connect_timeout, sock_read=read_timeout
-                )
-                if longer
-                else self.session.timeout,
+                method, url, headers=headers, data=body.encode() if body else None
             ) as response:
                 raw = await response.read()
                 status = response.status

@@ -254,8 +254,8 @@ async def test_a_call_may_wait_longer_than_the_client_default_when_asked(
         with pytest.raises(DeadlineExceededError):
             await client.get_positions(grid.algo_id)
         sim.inject_fault(FaultKind.LATENCY, POS, delay=0.8)
-        # Without raising the socket-read bound with the deadline, the 0.5 s read
-        # timeout would cut this call short (TransportError, one attempt only).
+        # The call's own deadline replaces the client's: no other bound (a socket
+        # read timeout, say) cuts it short at 0.5 s.
         assert await client.get_positions(grid.algo_id, timeout=3.0)
 
 
