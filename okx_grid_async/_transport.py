@@ -26,6 +26,7 @@ from ._clock import Clock, SystemClock
 from ._constants import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_SAFETY_MARGIN,
     PUBLIC_TIME_MAX_RATE,
     PUBLIC_TIME_PATH,
     PUBLIC_TIME_PERIOD,
@@ -55,8 +56,8 @@ _DEMO_HEADER: Final = "x-simulated-trading"
 
 # /api/v5/public/time allows 10 requests per 2 s per IP: one pacing limiter per
 # event loop (aiolimiter binds to a loop), shared by every client in it.
-# AsyncLimiter(1, 0.2) spaces calls 0.2 s apart: at most 10 in any 2 s window
-# that does not count both of its ends.
+# AsyncLimiter(1, 0.205) spaces calls 0.205 s apart: at most 10 in any 2 s window,
+# both of its ends counted (0.2 s would let an 11th land on the far edge).
 _time_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLimiter] = (
     weakref.WeakKeyDictionary()
 )
@@ -66,7 +67,8 @@ def _time_limiter() -> AsyncLimiter:
     loop = asyncio.get_running_loop()
     limiter = _time_limiters.get(loop)
     if limiter is None:
-        limiter = _time_limiters[loop] = AsyncLimiter(1, PUBLIC_TIME_PERIOD / PUBLIC_TIME_MAX_RATE)
+        spacing = (PUBLIC_TIME_PERIOD + DEFAULT_SAFETY_MARGIN) / PUBLIC_TIME_MAX_RATE
+        limiter = _time_limiters[loop] = AsyncLimiter(1, spacing)
     return limiter
 
 

@@ -73,3 +73,17 @@ async def test_the_same_credentials_twice_share_a_budget_through_the_default_lim
             await asyncio.gather(*(c.get_positions(grid.algo_id) for c in (one, two) * 12))
         arrivals = sim.arrivals(user_id=acct.user_id, path=POS)
         assert [a.code for a in arrivals].count("0") == 24
+
+
+async def test_public_time_calls_stay_within_10_per_2_s_per_ip() -> None:
+    async with GridSimulator(seed=6) as sim:
+        acct = sim.add_account()
+        creds = Credentials(acct.api_key, acct.secret_key, acct.passphrase)
+        clients = [GridClient(creds, base_url=sim.url) for _ in range(14)]
+        await asyncio.gather(*(c.__aenter__() for c in clients))
+        for client in clients:
+            await client.aclose()
+        times = sorted(r.t for r in sim.requests if r.path == "/api/v5/public/time")
+    assert len(times) == 14
+    # Counting both ends of the window: no 11th call on the far edge either.
+    assert max(sum(1 for u in times if t <= u <= t + 2.0) for t in times) <= 10
