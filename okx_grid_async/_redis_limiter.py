@@ -236,6 +236,7 @@ class RedisRateLimiter:
         "_errors",
         "_forget_script",
         "_lease_us",
+        "_loop",
         "_member_ids",
         "_member_prefix",
         "_owns_client",
@@ -319,6 +320,7 @@ class RedisRateLimiter:
         self._member_prefix = secrets.token_hex(8)
         self._member_ids = itertools.count()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -404,6 +406,16 @@ class RedisRateLimiter:
     def _budget(self, user_key: str, endpoint: str) -> _Budget:
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            # Its Redis connections and FIFO locks belong to the first loop; used from
+            # another they fail with "Event loop is closed" or worse.
+            raise RuntimeError(
+                "this RedisRateLimiter is bound to the event loop that first used it; "
+                "create one per event loop (for example inside each asyncio.run())"
+            )
         key = (user_key, endpoint)
         budget = self._budgets.get(key)
         if budget is None:

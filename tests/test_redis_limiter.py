@@ -472,3 +472,21 @@ async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
     assert len(arrivals) == 3 * calls
     assert [a.code for a in arrivals] == ["0"] * (3 * calls)  # no 50011
     assert max_in_window([a.t for a in arrivals], period) == max_rate
+
+
+def test_a_second_event_loop_is_refused_with_a_clear_error(redis_url: str) -> None:
+    async def main() -> None:
+        async with RedisRateLimiter(redis_url, 5, 0.3, "okx-grid-test-loops") as limiter:
+            async with limiter.slot("user", "/p"):
+                pass
+
+            async def use() -> None:
+                async with limiter.slot("user", "/p"):
+                    pass
+
+            with pytest.raises(RuntimeError, match="bound to the event loop that first used it"):
+                await asyncio.to_thread(asyncio.run, use())
+            async with limiter.slot("user", "/p"):  # still fine in its own loop
+                pass
+
+    asyncio.run(main())
