@@ -48,9 +48,11 @@ from ._errors import (
     OKXAPIError,
     OKXError,
     OutcomeUnknownError,
+    RateLimiterUnavailableError,
     TransportError,
 )
 from ._models import GridOrder
+from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
 from ._validation import InvalidArgumentError, check_id, check_positive_decimal
 
@@ -90,7 +92,7 @@ _EXIT_CODE_HELP: Final = (
     (EXIT_USAGE, "usage: bad arguments or missing credentials; nothing was sent"),
     (EXIT_API_ERROR, "OKX answered with an error (unknown grid, no position, authentication...)"),
     (EXIT_OUTCOME_UNKNOWN, "outcome unknown: the close may have been executed; read the grid"),
-    (EXIT_NETWORK, "network failure, or the deadline (--timeout) ran out"),
+    (EXIT_NETWORK, "network failure, the deadline (--timeout) ran out, or Redis unreachable"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C); a close interrupted in flight exits 4"),
 )
 
@@ -100,6 +102,7 @@ _EXIT_FOR_ERROR: Final[Sequence[tuple[type[OKXError], int]]] = (
     (InvalidArgumentError, EXIT_USAGE),
     (OutcomeUnknownError, EXIT_OUTCOME_UNKNOWN),
     (TransportError, EXIT_NETWORK),
+    (RateLimiterUnavailableError, EXIT_NETWORK),
     (DeadlineExceededError, EXIT_NETWORK),
     (OKXError, EXIT_API_ERROR),
 )
@@ -114,12 +117,13 @@ _REDACTED: Final = "***"
 _DEFAULT_CONCURRENCY: Final = 20
 _BAR_WIDTH: Final = 30
 
-# (namespace attribute, flag) of the options that only positions, close and sweep use.
+# (namespace attribute, flag) of the options that only the commands calling OKX use.
 _CONNECTION_OPTIONS: Final = (
     ("base_url", "--base-url"),
     ("demo_trading", "--demo-trading"),
     ("user_id", "--user-id"),
     ("timeout", "--timeout"),
+    ("redis_url", "--redis-url"),
 )
 _JSON_OPTION: Final = (("json", "--json"),)
 
@@ -421,19 +425,27 @@ def _with_client(
             f"('{PROG} simulate' prints demo ones)",
         )
     try:
+        # A Redis limiter shares the user's budget with other processes and hosts;
+        # without one, only with this process (the default limiter).
+        limiter = RedisRateLimiter(args.redis_url) if args.redis_url else None
         client = GridClient(
             credentials,
             base_url=args.base_url or GLOBAL_URL,
             demo=bool(args.demo_trading),
             user_id=args.user_id,
             timeout=args.timeout or DEFAULT_TIMEOUT,
+            rate_limiter=limiter,
         )
-    except (TypeError, ValueError) as exc:
+    except (ImportError, TypeError, ValueError) as exc:
         return out.fail(EXIT_USAGE, str(exc))
 
     async def session() -> int:
-        async with client:
-            return await work(client)
+        try:
+            async with client:
+                return await work(client)
+        finally:
+            if limiter is not None:
+                await limiter.aclose()
 
     return _run(out, session())
 
@@ -784,6 +796,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: object) ->
         default=default,
         help=f"deadline of each request in seconds, rate-limit waits and retries included "
         f"(default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--redis-url",
+        metavar="URL",
+        default=default,
+        help="share the user's rate budget with other processes and hosts through this "
+        "Redis (redis://host:port/db; needs okx-grid-async[redis]); default: this process",
     )
 
 

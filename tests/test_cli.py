@@ -462,3 +462,36 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
         "[" + "#" * 15 + "." * 15 + "] 1/2",
         "[" + "#" * 30 + "] 2/2\n",
     ]
+
+
+# ---------------------------------------------------------------- --redis-url
+
+
+async def test_redis_url_paces_through_the_shared_limiter(
+    cli: Cli, sim: GridSimulator, account: SimAccount, redis_url: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    grid = sim.add_grid(account.user_id)
+    run = await cli("--redis-url", redis_url, "--user-id", account.user_id, "sweep",
+                    grid.algo_id, "--json")  # fmt: skip
+    assert run.code == EXIT_OK, run.err
+    assert run.json()["with_position"] == 1
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = await client.keys(f"okx-grid:{{{account.user_id}}}:*")
+    finally:
+        await client.aclose()
+    assert keys  # the budget lived in Redis, where other processes see it
+
+
+async def test_unreachable_redis_exits_5_before_any_grid_request(
+    cli: Cli, sim: GridSimulator, account: SimAccount, closed_port: int
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    run = await cli("--redis-url", f"redis://:hunter2@127.0.0.1:{closed_port}/0", "positions",
+                    grid.algo_id)  # fmt: skip
+    assert run.code == EXIT_NETWORK
+    assert "redis" in run.err.lower()
+    assert "hunter2" not in run.err + run.out
+    assert sim.arrivals(account.user_id) == []
