@@ -21,6 +21,7 @@ from ._errors import (
     MalformedResponseError,
     NoPositionError,
     NotGridPolicyError,
+    NotSentError,
     OKXAPIError,
     OKXError,
     OrderNotFoundError,
@@ -28,9 +29,11 @@ from ._errors import (
     ParameterError,
     RateLimitError,
     RateLimiterUnavailableError,
+    ResponseTooLargeError,
     ServiceUnavailableError,
     TimestampExpiredError,
     TransportError,
+    WaitTimeoutError,
 )
 from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_limiter
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
@@ -70,6 +73,7 @@ __all__ = [
     "MalformedResponseError",
     "NoPositionError",
     "NotGridPolicyError",
+    "NotSentError",
     "OKXAPIError",
     "OKXError",
     "OrderNotFoundError",
@@ -79,11 +83,13 @@ __all__ = [
     "RateLimiter",
     "RateLimiterUnavailableError",
     "RedisRateLimiter",
+    "ResponseTooLargeError",
     "ServiceUnavailableError",
     "SweepResult",
     "SystemClock",
     "TimestampExpiredError",
     "TransportError",
+    "WaitTimeoutError",
     "__version__",
     "default_rate_limiter",
 ]

@@ -19,8 +19,11 @@
     │       └── NotGridPolicyError       51345
     ├── HTTPStatusError                  HTTP >= 400 without an OKX envelope (an HTML 502 page)
     ├── MalformedResponseError           an answer that is not the envelope we expect (.raw_text)
+    │   └── ResponseTooLargeError        the body passed the size cap (read or decompressed)
     ├── TransportError                   the network failed (.sent: whether the request left)
-    ├── DeadlineExceededError            the call's deadline ran out (waits, retries included)
+    ├── DeadlineExceededError            the exchange's deadline ran out, nothing in doubt
+    ├── NotSentError                     the call ended before its request left (.endpoint)
+    │   └── WaitTimeoutError             the wait for a rate-limit slot passed wait_timeout
     ├── RateLimiterUnavailableError      the shared (Redis) limiter cannot be reached
     ├── InvalidArgumentError             bad argument, nothing sent (also a ValueError)
     └── OutcomeUnknownError              a POST that may have taken effect (.algo_id, .request)
@@ -49,6 +52,7 @@ __all__ = [
     "MalformedResponseError",
     "NoPositionError",
     "NotGridPolicyError",
+    "NotSentError",
     "OKXAPIError",
     "OKXError",
     "OrderNotFoundError",
@@ -56,9 +60,11 @@ __all__ = [
     "ParameterError",
     "RateLimitError",
     "RateLimiterUnavailableError",
+    "ResponseTooLargeError",
     "ServiceUnavailableError",
     "TimestampExpiredError",
     "TransportError",
+    "WaitTimeoutError",
     "api_error",
     "truncate",
 ]
@@ -190,6 +196,14 @@ class MalformedResponseError(OKXError):
         return f"malformed answer (HTTP {self.http_status}): {self.reason}; body: {self.raw_text!r}"
 
 
+class ResponseTooLargeError(MalformedResponseError):
+    """The answer's body was larger than the cap (as sent, or once decompressed).
+
+    No OKX answer to these endpoints comes near the cap; a body past it is a
+    fault or an attack, and it is not read further.
+    """
+
+
 class TransportError(OKXError):
     """The network failed.
 
@@ -204,11 +218,50 @@ class TransportError(OKXError):
 
 
 class DeadlineExceededError(OKXError, TimeoutError):
-    """The call's deadline ran out (rate-limit waits and retries count against it).
+    """The exchange's deadline (``timeout``) ran out, with nothing in doubt.
 
-    For a request that may have been executed, `OutcomeUnknownError` is
-    raised instead.
+    The deadline runs from the grant of a rate-limit slot: sending, retries,
+    their backoff and reading the answer count; waiting in the limiter's queue
+    does not. For a request that may have been executed, `OutcomeUnknownError`
+    is raised instead.
     """
+
+
+class NotSentError(OKXError):
+    """The call ended before its request was sent: nothing reached OKX.
+
+    Raised, for example, for a POST granted a slot with less of its deadline
+    left than a round trip takes. It is safe to call again.
+
+    Attributes:
+        endpoint: the request path (``/api/v5/...``).
+    """
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class WaitTimeoutError(NotSentError, TimeoutError):
+    """The wait for a rate-limit slot would pass ``wait_timeout``; nothing was sent.
+
+    Raised at once, without waiting, when the queue already ahead of the call
+    makes the bound impossible.
+
+    Attributes:
+        endpoint: the request path.
+        waited: seconds the call waited before giving up (0 when it failed at once).
+        wait_timeout: the bound, in seconds.
+    """
+
+    def __init__(self, endpoint: str, waited: float, wait_timeout: float) -> None:
+        super().__init__(
+            endpoint,
+            f"{endpoint}: gave up waiting for a rate-limit slot after {waited:.3f} s "
+            f"(wait_timeout={wait_timeout} s); nothing was sent",
+        )
+        self.waited = waited
+        self.wait_timeout = wait_timeout
 
 
 class RateLimiterUnavailableError(OKXError):

@@ -26,6 +26,7 @@ EXPECTED = {
     "ClosingOrderExistsError", "NotGridPolicyError", "HTTPStatusError",
     "MalformedResponseError", "TransportError", "DeadlineExceededError",
     "RateLimiterUnavailableError", "OutcomeUnknownError", "InvalidArgumentError",
+    "NotSentError", "WaitTimeoutError", "ResponseTooLargeError",
     "__version__",
 }  # fmt: skip
 
@@ -57,7 +58,7 @@ def test_every_exception_is_under_okx_error() -> None:
         for n in okx_grid_async.__all__
         if n.endswith("Error") and inspect.isclass(getattr(okx_grid_async, n))
     ]
-    assert len(errors) == 24
+    assert len(errors) == 27
     for cls in errors:
         assert issubclass(cls, OKXError), cls
 
