@@ -14,26 +14,36 @@ size *b* draining at *r*/s admits *b + r·T* in a window *T* (up to 40 for
 ``AsyncLimiter(20, 2)``; 39 and 40 have been measured), so the guarantee forces
 *b = 1, r = 19/T* and at most 95 % of the budget before any jitter margin. This
 module is the smallest correct alternative.
+
+One budget is one user's at OKX, whichever thread or event loop spends it, so a
+budget's state sits behind a `threading.Lock` and each waiter is woken on its own
+loop (``call_soon_threadsafe`` when the waker runs on another).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import threading
 from collections import deque
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import msgspec
 
 from ._clock import Clock, SystemClock
 from ._constants import DEFAULT_SAFETY_MARGIN, GRID_MAX_RATE, GRID_TIME_PERIOD
+from ._errors import WaitTimeoutError
 
 __all__ = [
     "LimiterStats",
     "LocalRateLimiter",
     "RateLimiter",
+    "Slot",
     "check_limits",
+    "check_wait_timeout",
     "default_rate_limiter",
 ]
 
@@ -50,14 +60,35 @@ class LimiterStats(msgspec.Struct, kw_only=True):
     max_waiting: int = 0
 
 
+class Slot(Protocol):
+    """A hold on one rate-limit slot: ``async with limiter.slot(...):``."""
+
+    def __aenter__(self) -> Awaitable[None]: ...
+
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[bool | None]: ...
+
+
 @runtime_checkable
 class RateLimiter(Protocol):
     """What `GridClient` needs from a limiter."""
 
-    def slot(self, user_key: str, endpoint: str) -> AbstractAsyncContextManager[None]:
-        """Wait for and hold a slot while one request is sent and answered.
+    def slot(self, user_key: str, endpoint: str, *, wait_timeout: float | None = None) -> Slot:
+        """Wait for a slot, first come first served, and hold it while one request runs.
 
-        Cancelling the wait takes no slot.
+        Entering waits as long as the queue takes. With ``wait_timeout``
+        (seconds), it raises `WaitTimeoutError` when the wait would pass the
+        bound, and at once, without waiting, when the queue already ahead of
+        the call makes the bound impossible. Cancelling the wait takes no slot.
+
+        Exiting releases the slot. `GridClient` exits outside the call's
+        deadline and shielded from cancellation, so a release that awaits
+        (Redis) can neither turn a known answer into an error nor be cut short.
         """
         ...
 
@@ -80,27 +111,58 @@ def check_limits(max_rate: int, time_period: float, safety_margin: float) -> Non
         raise ValueError(f"safety_margin must be >= 0 seconds, not {safety_margin!r}")
 
 
-class _Window:
-    """One (user, endpoint) budget: the answer times of finished requests, the count in
-    flight, and a FIFO lock for waiters.
+def check_wait_timeout(wait_timeout: object) -> float | None:
+    """``wait_timeout`` as float seconds (> 0), or None for no bound.
 
-    ``done`` holds answer times oldest first (the clock is monotonic, so appending
-    keeps it sorted) and, with ``in_flight``, never more than ``max_rate`` entries:
-    the oldest slot is ``done[0]``, and taking it is a ``popleft``, O(1) whatever
-    the rate.
+    Raises:
+        ValueError: for anything else (a bool, a str, zero, a negative number, NaN).
+    """
+    if wait_timeout is None:
+        return None
+    if (
+        isinstance(wait_timeout, bool)
+        or not isinstance(wait_timeout, int | float)
+        or not wait_timeout > 0
+    ):
+        raise ValueError(
+            f"wait_timeout must be None or a number of seconds > 0, not {wait_timeout!r}"
+        )
+    return float(wait_timeout)
+
+
+class _Waiter:
+    """A queued request: the loop it waits on and the future that wakes it to look again."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _released() -> Awaitable[None]:
+    # A release that is already done: awaiting it (or shielding it) costs no task.
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+class _Window:
+    """One (user, endpoint) budget: answer times of finished requests, the count in
+    flight, and the FIFO queue of waiters, all behind one thread lock.
+
+    ``done`` holds answer times oldest first (they are read under the lock from a
+    monotonic clock, so appending keeps it sorted) and, with ``in_flight``, never
+    more than ``max_rate`` entries: the oldest slot is ``done[0]``, and taking it
+    is a ``popleft``, O(1) whatever the rate.
     """
 
-    __slots__ = (
-        "_changed",
-        "_lock",
-        "_loop",
-        "blocked_until",
-        "done",
-        "in_flight",
-        "max_rate",
-        "stats",
-        "waiting",
-    )
+    __slots__ = ("blocked_until", "done", "in_flight", "lock", "max_rate", "stats", "waiters")
 
     def __init__(self, max_rate: int) -> None:
         self.max_rate = max_rate
@@ -108,24 +170,8 @@ class _Window:
         self.in_flight = 0
         self.blocked_until = -math.inf
         self.stats = LimiterStats()
-        self.waiting = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = asyncio.Lock()
-        self._changed = asyncio.Event()
-
-    def bind(self) -> tuple[asyncio.Lock, asyncio.Event]:
-        """The lock and event of the running loop; rebinds when the old loop is done with them."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None and not self._loop.is_closed() and self.waiting:
-                raise RuntimeError(
-                    "this rate limiter has waiters on another running event loop; "
-                    "use one limiter per event loop (or per thread)"
-                )
-            self._loop = loop
-            self._lock = asyncio.Lock()
-            self._changed = asyncio.Event()
-        return self._lock, self._changed
+        self.waiters: deque[_Waiter] = deque()
+        self.lock = threading.Lock()
 
     def ready_at(self, span: float) -> float:
         """When a new request may start: -inf for now, inf until an answer frees a slot."""
@@ -138,15 +184,44 @@ class _Window:
             oldest = math.inf
         return max(oldest, self.blocked_until)
 
+    def earliest(self, position: int, now: float, span: float) -> float:
+        """A lower bound of when the request ``position`` places behind the head can start.
+
+        The k-th grant from now takes the k-th oldest slot (free slots first, then
+        answered ones; one in flight frees a span after an answer that comes
+        ``now`` at the earliest), and no grant comes less than a span after the
+        grant ``max_rate`` places before it.
+        """
+        rounds, index = divmod(position, self.max_rate)
+        free = self.max_rate - len(self.done) - self.in_flight
+        if index < free:
+            base = now
+        elif index - free < len(self.done):
+            base = max(now, self.done[index - free] + span)
+        else:
+            base = now + span
+        return max(base, self.blocked_until) + rounds * span
+
     def take(self) -> None:
         if len(self.done) + self.in_flight >= self.max_rate:
             self.done.popleft()
         self.in_flight += 1
 
-    def release(self, now: float) -> None:
-        self.in_flight -= 1
-        self.done.append(now)
-        self._changed.set()
+    def wake_head(self) -> None:
+        """Tell the first waiter to look again, on its own loop. Call with the lock held."""
+        if not self.waiters:
+            return
+        head = self.waiters[0]
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if head.loop is running:
+            _wake(head.future)
+        else:
+            # A closed loop raises RuntimeError: that waiter is gone with it.
+            with contextlib.suppress(RuntimeError):
+                head.loop.call_soon_threadsafe(_wake, head.future)
 
 
 class LocalRateLimiter:
@@ -154,8 +229,9 @@ class LocalRateLimiter:
 
     ``GridClient(rate_limiter=None)`` uses `default_rate_limiter()`, one per
     process, so every client of a user shares that user's budgets. Waiters are
-    served first come, first served. Not thread-safe: use it from one event
-    loop at a time (sequential ``asyncio.run`` calls are fine).
+    served first come, first served. Thread-safe: clients on several threads,
+    each with its own event loop, share one budget, and each waiter is woken on
+    its own loop.
 
     Args:
         max_rate: requests allowed per ``time_period`` (OKX: 20).
@@ -167,7 +243,15 @@ class LocalRateLimiter:
         ValueError: for a non-positive rate or period, or a negative margin.
     """
 
-    __slots__ = ("_clock", "_span", "_windows", "max_rate", "safety_margin", "time_period")
+    __slots__ = (
+        "_clock",
+        "_span",
+        "_windows",
+        "_windows_lock",
+        "max_rate",
+        "safety_margin",
+        "time_period",
+    )
 
     def __init__(
         self,
@@ -184,57 +268,101 @@ class LocalRateLimiter:
         self._span = self.time_period + self.safety_margin
         self._clock: Clock = clock or SystemClock()
         self._windows: dict[tuple[str, str], _Window] = {}
+        self._windows_lock = threading.Lock()
 
     def _window(self, user_key: str, endpoint: str) -> _Window:
         key = (user_key, endpoint)
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = _Window(self.max_rate)
+            with self._windows_lock:
+                window = self._windows.setdefault(key, _Window(self.max_rate))
         return window
 
-    def slot(self, user_key: str, endpoint: str) -> AbstractAsyncContextManager[None]:
+    def slot(self, user_key: str, endpoint: str, *, wait_timeout: float | None = None) -> Slot:
         """Wait for a slot of (user_key, endpoint), hold it while the request runs.
 
         Raises (on entering):
-            RuntimeError: if the budget has waiters on another running event loop.
+            WaitTimeoutError: the wait would pass ``wait_timeout`` seconds.
+            ValueError: ``wait_timeout`` is not None or a number > 0.
         """
-        return _Slot(self, self._window(user_key, endpoint))
+        return _Slot(
+            self, self._window(user_key, endpoint), endpoint, check_wait_timeout(wait_timeout)
+        )
 
-    async def _acquire(self, window: _Window) -> None:
-        clock = self._clock
+    async def _acquire(self, window: _Window, endpoint: str, wait_timeout: float | None) -> None:
+        clock, span = self._clock, self._span
+        loop = asyncio.get_running_loop()
         started = clock.monotonic()
-        lock, changed = window.bind()
-        window.waiting += 1
-        window.stats.max_waiting = max(window.stats.max_waiting, window.waiting)
+        me = _Waiter(loop)
+        with window.lock:
+            if (
+                wait_timeout is not None
+                and window.earliest(len(window.waiters), started, span) - started > wait_timeout
+            ):
+                raise WaitTimeoutError(endpoint, 0.0, wait_timeout)
+            window.waiters.append(me)
+            window.stats.max_waiting = max(window.stats.max_waiting, len(window.waiters))
         try:
-            async with lock:
-                while True:
+            while True:
+                with window.lock:
                     now = clock.monotonic()
-                    ready = window.ready_at(self._span)
+                    head = window.waiters[0] is me
+                    ready = window.ready_at(span) if head else math.inf
                     if ready <= now:
-                        break
-                    if ready == math.inf:
-                        # Every slot is in flight: only an answer can free one.
-                        changed.clear()
-                        await changed.wait()
-                    else:
-                        await clock.sleep(ready - now)
-                window.take()
-        finally:
-            window.waiting -= 1
-        window.stats.granted += 1
-        window.stats.waited += now - started
+                        window.take()
+                        window.waiters.popleft()
+                        window.stats.granted += 1
+                        window.stats.waited += now - started
+                        window.wake_head()  # a second slot may be free too
+                        return
+                    if wait_timeout is not None:
+                        position = window.waiters.index(me)
+                        if window.earliest(position, now, span) - started > wait_timeout:
+                            raise WaitTimeoutError(endpoint, now - started, wait_timeout)
+                    if me.future.done():
+                        me.future = loop.create_future()
+                if ready < math.inf:
+                    # The head sleeps to its time: a finite ready time never moves earlier.
+                    await clock.sleep(ready - now)
+                    continue
+                # Wait to be woken: by becoming the head, or by an answer freeing a slot.
+                timer = None
+                if wait_timeout is not None:
+                    timer = loop.call_later(started + wait_timeout - now, _wake, me.future)
+                try:
+                    await me.future
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+        except BaseException:
+            with window.lock:
+                was_head = bool(window.waiters) and window.waiters[0] is me
+                if me in window.waiters:
+                    window.waiters.remove(me)
+                if was_head:
+                    window.wake_head()
+            raise
+
+    def _release(self, window: _Window) -> None:
+        with window.lock:
+            window.in_flight -= 1
+            window.done.append(self._clock.monotonic())
+            window.wake_head()
 
     async def penalize(self, user_key: str, endpoint: str) -> None:
         """Hold every new request of this budget for one whole window after a 50011."""
         window = self._window(user_key, endpoint)
-        window.stats.rejections += 1
-        window.blocked_until = self._clock.monotonic() + self._span
+        with window.lock:
+            window.stats.rejections += 1
+            window.blocked_until = self._clock.monotonic() + self._span
 
     def stats(self, user_key: str, endpoint: str) -> LimiterStats:
         """The figures of one budget (a copy; zeros if it was never used)."""
         window = self._windows.get((user_key, endpoint))
-        return msgspec.structs.replace(window.stats) if window else LimiterStats()
+        if window is None:
+            return LimiterStats()
+        with window.lock:
+            return msgspec.structs.replace(window.stats)
 
     def __repr__(self) -> str:
         return (
@@ -246,31 +374,50 @@ class LocalRateLimiter:
 class _Slot:
     """One request's hold on a slot (a class, not a generator: it is on every request's path)."""
 
-    __slots__ = ("_limiter", "_window")
+    __slots__ = ("_endpoint", "_limiter", "_wait_timeout", "_window")
 
-    def __init__(self, limiter: LocalRateLimiter, window: _Window) -> None:
+    def __init__(
+        self,
+        limiter: LocalRateLimiter,
+        window: _Window,
+        endpoint: str,
+        wait_timeout: float | None,
+    ) -> None:
         self._limiter = limiter
         self._window = window
+        self._endpoint = endpoint
+        self._wait_timeout = wait_timeout
 
     async def __aenter__(self) -> None:
         limiter, window = self._limiter, self._window
-        if not window.waiting and window.ready_at(limiter._span) <= limiter._clock.monotonic():
-            # Nobody queued and a slot free: no lock, no await.
-            window.take()
-            window.stats.granted += 1
-        else:
-            await limiter._acquire(window)
+        with window.lock:
+            if not window.waiters and window.ready_at(limiter._span) <= limiter._clock.monotonic():
+                # Nobody queued and a slot free: no await.
+                window.take()
+                window.stats.granted += 1
+                return
+        await limiter._acquire(window, self._endpoint, self._wait_timeout)
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._window.release(self._limiter._clock.monotonic())
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[None]:
+        # Released at once, so the awaitable handed back is already done.
+        self._limiter._release(self._window)
+        return _released()
 
 
 _DEFAULT: LocalRateLimiter | None = None
+_DEFAULT_LOCK = threading.Lock()
 
 
 def default_rate_limiter() -> LocalRateLimiter:
-    """The process-wide limiter that clients use when given none."""
+    """The process-wide limiter that clients use when given none (one for every thread)."""
     global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = LocalRateLimiter()
-    return _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = LocalRateLimiter()
+        return _DEFAULT

@@ -360,7 +360,9 @@ class RedisRateLimiter:
     # ------------------------------------------------------------ the protocol
 
     @asynccontextmanager
-    async def slot(self, user_key: str, endpoint: str) -> AsyncIterator[None]:
+    async def slot(
+        self, user_key: str, endpoint: str, *, wait_timeout: float | None = None
+    ) -> AsyncIterator[None]:
         """Wait for a slot of (user_key, endpoint), hold it while the request runs.
 
         Raises:

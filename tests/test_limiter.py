@@ -7,7 +7,7 @@ import bisect
 
 import pytest
 
-from okx_grid_async import FakeClock, LocalRateLimiter
+from okx_grid_async import FakeClock, LocalRateLimiter, WaitTimeoutError
 
 POS = "/api/v5/tradingBot/grid/positions"
 CLOSE = "/api/v5/tradingBot/grid/close-position"
@@ -186,38 +186,50 @@ def test_limiter_works_across_sequential_event_loops() -> None:
     assert third == pytest.approx(first[0] + 1.0)
 
 
-def test_limiter_refuses_a_second_running_loop_while_it_has_waiters() -> None:
+def test_one_budget_across_threads_each_waiter_woken_on_its_own_loop() -> None:
+    """Two threads, two loops, one limiter: one budget, and nobody stalls.
+
+    Thread B's waiter is queued behind thread A's held slot; A's release must wake
+    B on B's own loop (it once set an Event of the wrong loop and B waited forever).
+    """
     import threading
+    import time
 
-    limiter = LocalRateLimiter(1, 60.0, safety_margin=0.0)
-    started = threading.Event()
-    stop = threading.Event()
+    limiter = LocalRateLimiter(2, 0.2, safety_margin=0.0)
+    granted: list[float] = []
+    a_holds = threading.Event()
+    b_queued = threading.Event()
 
-    async def hog() -> None:
-        async with limiter.slot("u", POS):
-            pass
-        waiter = asyncio.create_task(limiter.slot("u", POS).__aenter__())
+    async def thread_a() -> None:
+        async with limiter.slot("u", POS), limiter.slot("u", POS):
+            granted.extend([time.monotonic()] * 2)
+            a_holds.set()
+            await asyncio.to_thread(b_queued.wait, 5)
+            await asyncio.sleep(0.05)  # B is parked in the queue by now
+
+    async def thread_b() -> float:
+        await asyncio.to_thread(a_holds.wait, 5)
+        entered = time.monotonic()
+        waiting = asyncio.ensure_future(limiter.slot("u", POS).__aenter__())
         await asyncio.sleep(0.01)
-        started.set()
-        await asyncio.to_thread(stop.wait, 10)
-        waiter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiter
+        assert not waiting.done()  # both slots are in flight in thread A
+        b_queued.set()
+        await asyncio.wait_for(waiting, 5)
+        granted.append(time.monotonic())
+        return time.monotonic() - entered
 
-    thread = threading.Thread(target=asyncio.run, args=(hog(),))
-    thread.start()
-    try:
-        assert started.wait(5)
-
-        async def other() -> None:
-            async with limiter.slot("u", POS):
-                pass
-
-        with pytest.raises(RuntimeError, match="another running event loop"):
-            asyncio.run(other())
-    finally:
-        stop.set()
-        thread.join(5)
+    results: list[float] = []
+    a = threading.Thread(target=asyncio.run, args=(thread_a(),))
+    b = threading.Thread(target=lambda: results.append(asyncio.run(thread_b())))
+    a.start()
+    b.start()
+    a.join(10)
+    b.join(10)
+    assert results, "thread B never got its slot"
+    assert results[0] < 1.0  # woken by A's release, a window later
+    assert len(granted) == 3
+    # One budget: B's grant came a whole window after A's two answers.
+    assert granted[2] - granted[0] >= 0.2
 
 
 @pytest.mark.parametrize(
@@ -238,3 +250,69 @@ def test_bad_configuration_is_refused(kwargs: dict[str, object], match: str) -> 
 def test_stats_of_an_unused_budget_are_zero() -> None:
     stats = LocalRateLimiter().stats("nobody", POS)
     assert (stats.granted, stats.waited, stats.rejections) == (0, 0.0, 0)
+
+
+async def test_wait_bound_fails_at_once_when_the_queue_ahead_makes_it_impossible() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, safety_margin=0.0, clock=clock)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with limiter.slot("user-1", POS):
+            await release.wait()
+
+    holders = [asyncio.create_task(hold()) for _ in range(20)]
+    queued = [asyncio.create_task(hold()) for _ in range(40)]
+    await asyncio.sleep(0)
+    assert limiter.stats("user-1", POS).max_waiting == 40
+    start = clock.monotonic()
+    # All 20 in flight and 40 queued ahead: the first answer frees a slot a span
+    # after it comes, and the 40 take two more spans, so at least 6 s from now.
+    with pytest.raises(WaitTimeoutError) as caught:
+        await limiter.slot("user-1", POS, wait_timeout=5.9).__aenter__()
+    assert caught.value.waited == 0.0
+    assert caught.value.endpoint == POS
+    assert "nothing was sent" in str(caught.value)
+    assert clock.monotonic() == start
+    assert clock.sleeps == []  # it failed at once, without sleeping
+    release.set()
+    await asyncio.gather(*holders, *queued)
+    assert limiter.stats("user-1", POS).granted == 60
+
+
+async def test_wait_bound_that_the_queue_allows_is_met() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(20, 2.0, safety_margin=0.0, clock=clock)
+    start = clock.monotonic()
+    await _burst(limiter, clock, 20)
+    async with limiter.slot("user-1", POS, wait_timeout=2.5):
+        assert clock.monotonic() == pytest.approx(start + 2.0)
+
+
+async def test_wait_bound_passes_while_queued_behind_requests_in_flight() -> None:
+    """The bound cannot be judged at the start (the answer may come soon): it is waited out."""
+    limiter = LocalRateLimiter(1, 0.05, safety_margin=0.0)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with limiter.slot("u", POS):
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(WaitTimeoutError) as caught:
+        async with limiter.slot("u", POS, wait_timeout=0.1):
+            pytest.fail("granted past its bound")
+    assert 0.1 <= loop.time() - started < 1.0
+    assert caught.value.waited >= 0.1
+    release.set()
+    await holder
+    assert limiter.stats("u", POS).granted == 1  # the timed-out waiter took no slot
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), "1", True])
+def test_bad_wait_timeout_is_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="wait_timeout"):
+        LocalRateLimiter().slot("u", POS, wait_timeout=bad)  # type: ignore[arg-type]
