@@ -45,11 +45,13 @@ from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
     DeadlineExceededError,
+    NotSentError,
     OKXAPIError,
     OKXError,
     OutcomeUnknownError,
     RateLimiterUnavailableError,
     TransportError,
+    WaitTimeoutError,
 )
 from ._models import GridOrder
 from ._redis_limiter import RedisRateLimiter
@@ -92,7 +94,11 @@ _EXIT_CODE_HELP: Final = (
     (EXIT_USAGE, "usage: bad arguments or missing credentials; nothing was sent"),
     (EXIT_API_ERROR, "OKX answered with an error (unknown grid, no position, authentication...)"),
     (EXIT_OUTCOME_UNKNOWN, "outcome unknown: the close may have been executed; read the grid"),
-    (EXIT_NETWORK, "network failure, the deadline (--timeout) ran out, or Redis unreachable"),
+    (
+        EXIT_NETWORK,
+        "network failure, the deadline (--timeout) or the wait for the rate limiter "
+        "(--wait-timeout) ran out, or Redis unreachable",
+    ),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C); a close interrupted in flight exits 4"),
 )
 
@@ -104,6 +110,7 @@ _EXIT_FOR_ERROR: Final[Sequence[tuple[type[OKXError], int]]] = (
     (TransportError, EXIT_NETWORK),
     (RateLimiterUnavailableError, EXIT_NETWORK),
     (DeadlineExceededError, EXIT_NETWORK),
+    (NotSentError, EXIT_NETWORK),
     (OKXError, EXIT_API_ERROR),
 )
 
@@ -123,6 +130,7 @@ _CONNECTION_OPTIONS: Final = (
     ("demo_trading", "--demo-trading"),
     ("user_id", "--user-id"),
     ("timeout", "--timeout"),
+    ("wait_timeout", "--wait-timeout"),
     ("redis_url", "--redis-url"),
 )
 _JSON_OPTION: Final = (("json", "--json"),)
@@ -205,6 +213,10 @@ def _hint(error: OKXError) -> str:
         )
     if isinstance(error, DeadlineExceededError):
         return "OKX did not answer in time: try again, or give more --timeout"
+    if isinstance(error, WaitTimeoutError):
+        return "nothing was sent: try again, or give more --wait-timeout (or none)"
+    if isinstance(error, NotSentError):
+        return "nothing was sent: try again, with more --timeout"
     return ""
 
 
@@ -434,6 +446,7 @@ def _with_client(
             demo=bool(args.demo_trading),
             user_id=args.user_id,
             timeout=args.timeout or DEFAULT_TIMEOUT,
+            wait_timeout=args.wait_timeout,
             rate_limiter=limiter,
         )
     except (ImportError, TypeError, ValueError) as exc:
@@ -786,16 +799,24 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: object) ->
         "--user-id",
         metavar="UID",
         default=default,
-        help="your OKX User ID: OKX's rate limit is per user, so every key of one user "
-        "should pass it to share one budget (default: the API key's own)",
+        help="your OKX User ID, whose rate budget the key spends (default: read once from "
+        "GET /api/v5/account/config; giving it saves that request)",
     )
     group.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_SECONDS,
         default=default,
-        help=f"deadline of each request in seconds, rate-limit waits and retries included "
-        f"(default: {DEFAULT_TIMEOUT:g})",
+        help=f"deadline of each request's exchange in seconds, retries included; waiting "
+        f"for the rate limiter is not counted (default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--wait-timeout",
+        metavar="SECONDS",
+        type=_SECONDS,
+        default=default,
+        help="give up a request that waited this long for the rate limiter, sending nothing "
+        "(default: wait as long as the queue takes)",
     )
     group.add_argument(
         "--redis-url",
@@ -885,7 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"requests in flight at once (default: {_DEFAULT_CONCURRENCY}); more than OKX's "
-        "20 per 2 s only queue at the rate limiter, and the wait counts against --timeout",
+        "20 per 2 s only queue at the rate limiter, which fails nothing",
     )
     sub.set_defaults(command=_Command(sub, _run_sweep, _check_sweep))
 

@@ -25,7 +25,7 @@ from ._constants import (
 )
 from ._credentials import Credentials
 from ._errors import MalformedResponseError, NoPositionError
-from ._limiter import LimiterStats, RateLimiter, default_rate_limiter
+from ._limiter import LimiterStats, RateLimiter, check_wait_timeout, default_rate_limiter
 from ._models import (
     CancelCloseOrderResult,
     ClosePositionResult,
@@ -72,10 +72,17 @@ class GridClient:
         base_url: https origin (``GLOBAL_URL``, ``US_URL``, ``EEA_URL``, ``OPENAPI_URL``),
             or plain http to a loopback host (the simulator).
         demo: send ``x-simulated-trading: 1`` (OKX demo trading). Live sends no such header.
-        user_id: the OKX User ID whose rate budget this key spends; keys of one user
-            should pass it so they share one budget. Defaults to the API key.
-        timeout: default deadline of each call in seconds, rate-limit waits,
-            retries and every read of the answer included; also bounds opening.
+        user_id: the OKX User ID whose rate budgets this key spends. By default it
+            is read once per API key and process from ``GET /api/v5/account/config``
+            (``uid``) when the client opens, so every key of one user shares one
+            budget; passing it costs no request.
+        timeout: default deadline of each call's exchange, in seconds: from the
+            grant of a rate-limit slot, sending, retries with their backoff, and
+            reading the answer. Waiting in the limiter's queue is not counted.
+            Also bounds each exchange made while opening.
+        wait_timeout: default bound, in seconds, on waiting in the rate limiter's
+            queue (``None``: wait as long as the queue takes). Past it a call
+            raises `WaitTimeoutError`, having sent nothing.
         rate_limiter: a `LocalRateLimiter` or `RedisRateLimiter`;
             ``None`` uses the process-wide `default_rate_limiter()`.
         session: an aiohttp session to borrow.
@@ -84,7 +91,7 @@ class GridClient:
         max_attempts: attempts per call, the first included.
 
     Raises:
-        ValueError: a bad base_url, timeout, max_attempts or user_id.
+        ValueError: a bad base_url, timeout, wait_timeout, max_attempts or user_id.
         TypeError: credentials that are not Credentials, or a non-bool demo.
     """
 
@@ -101,6 +108,7 @@ class GridClient:
         clock: Clock | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        wait_timeout: float | None = None,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
@@ -115,13 +123,14 @@ class GridClient:
             credentials,
             base_url=base_url,
             demo=demo,
-            user_key=user_id or credentials.api_key,
+            user_key=user_id,
             timeout=float(timeout),
             limiter=rate_limiter or default_rate_limiter(),
             session=session,
             clock=clock,
             connect_timeout=connect_timeout,
             max_attempts=max_attempts,
+            wait_timeout=check_wait_timeout(wait_timeout),
         )
         self._state: Literal["new", "open", "closed"] = "new"
 
@@ -156,7 +165,11 @@ class GridClient:
 
     @property
     def user_key(self) -> str:
-        """The key of this client's rate budgets: ``user_id``, else the API key."""
+        """The key of this client's rate budgets: the OKX User ID (given, or read on opening).
+
+        Raises:
+            RuntimeError: before opening, when no ``user_id`` was given.
+        """
         return self._transport.user_key
 
     @property
@@ -176,7 +189,11 @@ class GridClient:
     # ------------------------------------------------------------ endpoints
 
     async def get_positions(
-        self, algo_id: str, *, timeout: float | None = None
+        self,
+        algo_id: str,
+        *,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> list[GridPosition]:
         """The position of a contract grid (``GET /api/v5/tradingBot/grid/positions``).
 
@@ -195,7 +212,12 @@ class GridClient:
         check_id(algo_id, "algo_id")
         params = {"algoOrdType": CONTRACT_GRID, "algoId": algo_id}
         return await self._transport.request(
-            "GET", GRID_POSITIONS_PATH, params, position_parser, timeout=timeout
+            "GET",
+            GRID_POSITIONS_PATH,
+            params,
+            position_parser,
+            timeout=timeout,
+            wait_timeout=check_wait_timeout(wait_timeout),
         )
 
     async def close_position(
@@ -206,6 +228,7 @@ class GridClient:
         sz: Decimal | int | str | None = None,
         px: Decimal | int | str | None = None,
         timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> ClosePositionResult:
         """Close the position of a grid stopped with "keep position".
 
@@ -246,12 +269,18 @@ class GridClient:
             params,
             close_result_parser,
             timeout=timeout,
+            wait_timeout=check_wait_timeout(wait_timeout),
             algo_id=algo_id,
         )
         return rows[0]  # the parser guarantees exactly one
 
     async def cancel_close_order(
-        self, algo_id: str, ord_id: str, *, timeout: float | None = None
+        self,
+        algo_id: str,
+        ord_id: str,
+        *,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> CancelCloseOrderResult:
         """Cancel the limit close order that a partial `close_position()` placed.
 
@@ -272,12 +301,17 @@ class GridClient:
             params,
             cancel_result_parser,
             timeout=timeout,
+            wait_timeout=check_wait_timeout(wait_timeout),
             algo_id=algo_id,
         )
         return rows[0]  # the parser guarantees exactly one
 
     async def reconcile_close(
-        self, algo_id: str, *, timeout: float | None = None
+        self,
+        algo_id: str,
+        *,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> CloseReconciliation:
         """Read a grid's position after `OutcomeUnknownError` to learn what happened.
 
@@ -287,7 +321,9 @@ class GridClient:
         ``positions`` with what you expected before sending it again.
         """
         try:
-            positions = await self.get_positions(algo_id, timeout=timeout)
+            positions = await self.get_positions(
+                algo_id, timeout=timeout, wait_timeout=wait_timeout
+            )
         except NoPositionError:
             positions = []
         return CloseReconciliation(
@@ -303,6 +339,7 @@ class GridClient:
         inst_id: str | None = None,
         page_size: int = 100,
         timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> AsyncGenerator[GridOrder, None]:
         """Every contract grid of the account, newest first, page after page.
 
@@ -329,7 +366,12 @@ class GridClient:
             params["instId"] = inst_id
         while True:
             rows = await self._transport.request(
-                "GET", path, params, grid_order_parser, timeout=timeout
+                "GET",
+                path,
+                params,
+                grid_order_parser,
+                timeout=timeout,
+                wait_timeout=check_wait_timeout(wait_timeout),
             )
             for row in rows:
                 yield row
@@ -348,6 +390,7 @@ class GridClient:
         *,
         concurrency: int = 20,
         timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> AsyncGenerator[SweepResult, None]:
         """Read many grids' positions concurrently, yielding each result as it completes.
 
@@ -359,11 +402,13 @@ class GridClient:
         generator (``async with contextlib.aclosing(client.sweep_positions(ids)) as
         results:``), cancels the requests in flight at once; a plain ``break``
         does so when the event loop finalises the generator, a moment later.
-        Pacing is the rate limiter's: concurrency above the budget only queues.
+        Pacing is the rate limiter's: concurrency above the budget only queues,
+        and queueing never fails a read unless ``wait_timeout`` bounds it.
         """
+        check_wait_timeout(wait_timeout)
 
         async def fetch(algo_id: str) -> list[GridPosition]:
-            return await self.get_positions(algo_id, timeout=timeout)
+            return await self.get_positions(algo_id, timeout=timeout, wait_timeout=wait_timeout)
 
         return sweep(algo_ids, fetch, concurrency)
 

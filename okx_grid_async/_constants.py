@@ -18,6 +18,8 @@ GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"
 GRID_ORDERS_HISTORY_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-history"
 GRID_CANCEL_CLOSE_ORDER_PATH: Final = "/api/v5/tradingBot/grid/cancel-close-order"
 
+ACCOUNT_CONFIG_PATH: Final = "/api/v5/account/config"
+
 CONTRACT_GRID: Final = "contract_grid"
 
 # Rate limits: 20 requests per 2 s per (User ID, endpoint) for every grid endpoint here.
@@ -28,6 +30,13 @@ DEFAULT_SAFETY_MARGIN: Final = 0.05
 # Public /time: 10 requests per 2 s per IP.
 PUBLIC_TIME_MAX_RATE: Final = 10
 PUBLIC_TIME_PERIOD: Final = 2.0
+# Account config (read once per API key for its User ID): 5 requests per 2 s per User ID.
+ACCOUNT_CONFIG_MAX_RATE: Final = 5
+ACCOUNT_CONFIG_PERIOD: Final = 2.0
+# A measured offset from OKX's clock is reused by every client of the process for
+# this long (clocks drift by parts per million; OKX allows 30 s), and re-measured
+# sooner on 50102.
+CLOCK_OFFSET_MAX_AGE: Final = 900.0
 
 # Timeouts (seconds).
 DEFAULT_TIMEOUT: Final = 10.0
@@ -39,6 +48,9 @@ MAX_TIMESTAMP_SKEW: Final = 30.0
 DEFAULT_MAX_ATTEMPTS: Final = 5
 BACKOFF_BASE: Final = 0.25
 BACKOFF_CAP: Final = 4.0
+
+# The largest answer body read, decompressed: these endpoints answer a few kB.
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 
 # Error bodies kept on exceptions, in characters.
 RAW_TEXT_LIMIT: Final = 500

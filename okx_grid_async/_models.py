@@ -29,6 +29,7 @@ __all__ = [
     "grid_order_parser",
     "position_parser",
     "server_time_parser",
+    "uid_parser",
 ]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -220,6 +221,10 @@ class _WireTime(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     ts: str
 
 
+class _WireAccountConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    uid: str
+
+
 class _Envelope(msgspec.Struct, Generic[W]):
     code: str
     data: list[W]
@@ -353,6 +358,12 @@ def _grid_order(w: _WireGridOrder) -> GridOrder:
     )
 
 
+def _uid(w: _WireAccountConfig) -> str:
+    if not w.uid.isdigit() or not w.uid.isascii():
+        raise ConversionError(f"uid: {w.uid[:40]!r} is not a User ID")
+    return w.uid
+
+
 def _server_ms(w: _WireTime) -> int:
     try:
         return int(w.ts)
@@ -365,3 +376,4 @@ close_result_parser: Final = ResultParser(_WireOrderAck, _close_ack, one_row=Tru
 cancel_result_parser: Final = ResultParser(_WireOrderAck, _cancel_ack, one_row=True)
 grid_order_parser: Final = ResultParser(_WireGridOrder, _grid_order)
 server_time_parser: Final = ResultParser(_WireTime, _server_ms, one_row=True)
+uid_parser: Final = ResultParser(_WireAccountConfig, _uid, one_row=True)

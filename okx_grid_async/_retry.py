@@ -42,6 +42,10 @@ def decide(method: str, error: OKXError) -> Decision:
     if isinstance(error, TimestampExpiredError):
         # Rejected at authentication, before execution; the clock is re-synced first.
         return Decision.RETRY
+    if isinstance(error, HTTPStatusError) and 300 <= error.http_status < 400:
+        # A redirect (never followed) comes from something in front of OKX that
+        # forwarded nothing: not executed, and sending again would redirect again.
+        return Decision.RAISE
     if method == "GET":
         retryable = isinstance(
             error, RateLimitError | ServiceUnavailableError | EndpointTimeoutError | TransportError

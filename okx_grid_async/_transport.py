@@ -3,6 +3,14 @@ the rate limiter, retries, deadlines and error mapping.
 
 Every grid endpoint goes through `Transport.request()`; endpoint methods
 only validate their arguments and name the path, the parameters and the parser.
+
+A call has two phases. First it queues for a rate-limit slot, for as long as the
+queue takes (or until ``wait_timeout``); nothing is sent and no deadline runs.
+Then the exchange, bounded by ``timeout``: signing, sending, reading the answer,
+and any retries with their backoff. A retry queues again, and that wait is not
+charged to the deadline either. The slot is released after the exchange, outside
+the deadline and shielded from cancellation, so a release that has to await
+(Redis) can never turn an answer in hand into an error.
 """
 
 from __future__ import annotations
@@ -10,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import random
 import re
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Final, TypeVar
@@ -19,14 +29,17 @@ from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
-from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from ._clock import Clock, SystemClock
 from ._constants import (
+    ACCOUNT_CONFIG_MAX_RATE,
+    ACCOUNT_CONFIG_PATH,
+    ACCOUNT_CONFIG_PERIOD,
+    CLOCK_OFFSET_MAX_AGE,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_SAFETY_MARGIN,
+    MAX_RESPONSE_BYTES,
     PUBLIC_TIME_MAX_RATE,
     PUBLIC_TIME_PATH,
     PUBLIC_TIME_PERIOD,
@@ -34,17 +47,20 @@ from ._constants import (
 from ._credentials import Credentials, format_timestamp
 from ._errors import (
     DeadlineExceededError,
+    HTTPStatusError,
+    NotSentError,
     OKXError,
     OutcomeUnknownError,
     RateLimitError,
+    ResponseTooLargeError,
     TimestampExpiredError,
     TransportError,
 )
-from ._limiter import RateLimiter
-from ._models import ResultParser, server_time_parser
+from ._limiter import LocalRateLimiter, RateLimiter, Slot
+from ._models import ResultParser, server_time_parser, uid_parser
 from ._retry import Decision, backoff_delay, decide
 
-__all__ = ["Transport", "validate_base_url"]
+__all__ = ["Transport", "forget_shared_state", "validate_base_url"]
 
 R = TypeVar("R")
 W = TypeVar("W")
@@ -54,22 +70,57 @@ logger: Final = logging.getLogger("okx_grid_async")
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _DEMO_HEADER: Final = "x-simulated-trading"
 
-# /api/v5/public/time allows 10 requests per 2 s per IP: one pacing limiter per
-# event loop (aiolimiter binds to a loop), shared by every client in it.
-# AsyncLimiter(1, 0.205) spaces calls 0.205 s apart: at most 10 in any 2 s window,
-# both of its ends counted (0.2 s would let an 11th land on the far edge).
-_time_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+# Budgets counted per IP or before the User ID is known are paced per process,
+# whichever thread or event loop asks (LocalRateLimiter is thread-safe):
+# /api/v5/public/time, 10 per 2 s per IP, keyed by host; and account/config,
+# 5 per 2 s per User ID, which is read to learn the User ID, so every key of
+# the process shares one budget (never more than any one user's).
+_TIME_LIMITER: Final = LocalRateLimiter(PUBLIC_TIME_MAX_RATE, PUBLIC_TIME_PERIOD)
+_ACCOUNT_CONFIG_LIMITER: Final = LocalRateLimiter(ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_PERIOD)
+_ANY_KEY: Final = "*"
 
 
-def _time_limiter() -> AsyncLimiter:
+class _ServerClock:
+    """The offset from OKX's clock as last measured, shared by the clients of one base URL."""
+
+    __slots__ = ("measured_at", "offset_ms", "round_trip")
+
+    def __init__(self) -> None:
+        self.offset_ms = 0.0
+        self.measured_at = -math.inf  # monotonic seconds
+        self.round_trip = 0.0  # seconds, of that measurement
+
+    def fresh(self, now: float) -> bool:
+        return now - self.measured_at < CLOCK_OFFSET_MAX_AGE
+
+
+# Per process, for the real clock only (a test's FakeClock keeps its own).
+_SERVER_CLOCKS: dict[str, _ServerClock] = {}
+# User IDs read from account/config, per (base URL, API key).
+_USER_IDS: dict[tuple[str, str], str] = {}
+_SHARED_LOCK: Final = threading.Lock()
+# Opening clients together on one loop: the first measures or reads, the rest
+# wait for it (one asyncio.Lock per loop and key, since such locks bind to a loop).
+_ONCE_LOCKS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def forget_shared_state() -> None:
+    """Forget every measured clock offset and User ID read (for tests)."""
+    with _SHARED_LOCK:
+        _SERVER_CLOCKS.clear()
+        _USER_IDS.clear()
+
+
+def _once_lock(*key: str) -> asyncio.Lock:
     loop = asyncio.get_running_loop()
-    limiter = _time_limiters.get(loop)
-    if limiter is None:
-        spacing = (PUBLIC_TIME_PERIOD + DEFAULT_SAFETY_MARGIN) / PUBLIC_TIME_MAX_RATE
-        limiter = _time_limiters[loop] = AsyncLimiter(1, spacing)
-    return limiter
+    with _SHARED_LOCK:
+        locks = _ONCE_LOCKS.setdefault(loop, {})
+        lock = locks.get(key)
+        if lock is None:
+            lock = locks[key] = asyncio.Lock()
+        return lock
 
 
 def validate_base_url(base_url: str) -> str:
@@ -104,22 +155,59 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _Expiry:
-    """A call's deadline: when it fires, the call's task is cancelled and told why."""
+class _ExpiredError(Exception):
+    """The exchange's deadline fired (internal: turned into a public error by the caller)."""
 
-    __slots__ = ("cancelling", "fired", "task")
 
-    def __init__(self, task: asyncio.Task[object] | None) -> None:
+class _Deadline:
+    """A call's exchange deadline: ``with deadline:`` around each stretch that counts.
+
+    The stretches add up: time outside them (queueing for a slot) is not charged.
+    When the deadline fires inside one, the call's task is cancelled and the
+    stretch ends with `_ExpiredError` instead of the CancelledError. The timer is an
+    event-loop callback rather than ``asyncio.timeout``, whose context manager
+    costs more than the rest of a request on a cached connection.
+    """
+
+    __slots__ = ("_cancelling", "_clock", "_fired", "_loop", "_started", "_task", "_timer", "left")
+
+    def __init__(self, seconds: float, clock: Clock) -> None:
+        task = asyncio.current_task()
         if task is None:
             raise RuntimeError("GridClient calls must run inside an asyncio task")
-        self.task = task
-        self.fired = False
+        self._task = task
+        self._loop = task.get_loop()
+        self._clock = clock
+        self.left = seconds
+        self._fired = False
+        self._started = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         # Cancellations already pending when the call began are not ours to absorb.
-        self.cancelling = task.cancelling()
+        self._cancelling = task.cancelling()
 
-    def fire(self) -> None:
-        self.fired = True
-        self.task.cancel()
+    def remaining(self) -> float:
+        """Seconds left, counting the stretch under way."""
+        if self._timer is None:
+            return self.left
+        return self.left - (self._clock.monotonic() - self._started)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def __enter__(self) -> None:
+        self._started = self._clock.monotonic()
+        self._timer = self._loop.call_at(self._loop.time() + max(self.left, 0.0), self._fire)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.left -= self._clock.monotonic() - self._started
+        if self._fired and exc_type is asyncio.CancelledError:
+            self._fired = False
+            if self._task.uncancel() <= self._cancelling:
+                raise _ExpiredError  # ours alone; anyone else's cancellation propagates
 
 
 class Transport:
@@ -134,19 +222,21 @@ class Transport:
         *,
         base_url: str,
         demo: bool,
-        user_key: str,
+        user_key: str | None,
         timeout: float,
         limiter: RateLimiter,
         session: aiohttp.ClientSession | None,
         clock: Clock | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        wait_timeout: float | None = None,
     ) -> None:
         self._credentials = credentials
         self.base_url = validate_base_url(base_url)
         self.demo = demo
-        self.user_key = user_key
+        self._user_key = user_key
         self.timeout = timeout
+        self.wait_timeout = wait_timeout
         self.limiter = limiter
         self._clock: Clock = clock or SystemClock()
         self._connect_timeout = connect_timeout
@@ -154,7 +244,14 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._rng = random.Random()  # noqa: S311 (jitter, not cryptography)
-        self.offset_ms = 0.0
+        if isinstance(self._clock, SystemClock):
+            with _SHARED_LOCK:
+                self._server_clock = _SERVER_CLOCKS.setdefault(self.base_url, _ServerClock())
+        else:
+            self._server_clock = _ServerClock()
+        # The shortest round trip seen: a POST granted with less deadline left is not sent.
+        self.min_round_trip = math.inf
+        self._releases: set[asyncio.Future[bool | None]] = set()
         self._fixed_headers: dict[str, str] = {
             "OK-ACCESS-KEY": credentials.api_key,
             "OK-ACCESS-PASSPHRASE": credentials.passphrase,
@@ -166,7 +263,11 @@ class Transport:
     # ------------------------------------------------------------ life cycle
 
     async def open(self) -> None:
-        """Create the session (unless borrowed) and measure the clock offset."""
+        """Create the session (unless borrowed), learn OKX's clock offset and the User ID.
+
+        Both are shared in the process: a fresh offset for this base URL, or a
+        User ID already read for this API key, costs no request.
+        """
         if self._session is None:
             # Connecting has its own bound; reading is bounded by each call's deadline,
             # which starts before the request is sent. A socket-read timeout equal to
@@ -185,21 +286,21 @@ class Transport:
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
         try:
-            async with asyncio.timeout(self.timeout):
-                await self.sync_clock()
-        except TimeoutError as exc:
-            await self.close()
-            if isinstance(exc, OKXError):
-                raise
-            raise DeadlineExceededError(
-                f"reading OKX's time took longer than {self.timeout} s"
-            ) from None
+            server_clock = self._server_clock
+            async with _once_lock("clock", self.base_url):
+                if not server_clock.fresh(self._clock.monotonic()):
+                    await self.sync_clock()
+            self.min_round_trip = min(self.min_round_trip, server_clock.round_trip)
+            if self._user_key is None:
+                self._user_key = await self._read_user_id()
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
-        """Close the session if this transport created it."""
+        """Close the session if this transport created it; finish slot releases under way."""
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -210,26 +311,79 @@ class Transport:
             raise RuntimeError("the client is not open: use 'async with GridClient(...)'")
         return self._session
 
-    # ------------------------------------------------------------ clock
+    @property
+    def user_key(self) -> str:
+        """The key of this client's rate budgets: the OKX User ID."""
+        if self._user_key is None:
+            raise RuntimeError(
+                "the User ID is read when the client opens: use 'async with GridClient(...)' "
+                "or pass user_id="
+            )
+        return self._user_key
+
+    @property
+    def offset_ms(self) -> float:
+        """OKX's clock minus this machine's, in milliseconds, as last measured."""
+        return self._server_clock.offset_ms
+
+    # ------------------------------------------------------------ clock and identity
 
     async def sync_clock(self) -> None:
         """Measure the offset from OKX's clock (midpoint of send and receive), in ms.
 
+        Paced per process at OKX's public limit (10 per 2 s per IP); the wait for
+        that pace is not charged to ``timeout``, which bounds the exchange.
+
         Raises:
+            DeadlineExceededError: no answer within ``timeout``.
             TransportError, OKXAPIError, MalformedResponseError: if the time cannot be read.
         """
         clock = self._clock
-        async with _time_limiter():
-            sent = clock.time()
-            raw, status = await self._send("GET", self.base_url + PUBLIC_TIME_PATH, None, None)
-            received = clock.time()
+        host = URL(self.base_url).host or self.base_url
+        async with _TIME_LIMITER.slot(host, PUBLIC_TIME_PATH):
+            deadline = _Deadline(self.timeout, clock)
+            try:
+                with deadline:
+                    sent = clock.time()
+                    started = clock.monotonic()
+                    raw, status = await self._send(
+                        "GET", self.base_url + PUBLIC_TIME_PATH, None, None
+                    )
+                    round_trip = clock.monotonic() - started
+                    received = clock.time()
+            except _ExpiredError:
+                raise DeadlineExceededError(
+                    f"reading OKX's time took longer than {self.timeout} s"
+                ) from None
         (server_ms,) = server_time_parser.parse(raw, status)
-        self.offset_ms = server_ms - (sent + received) * 500.0
-        logger.debug("clock offset from OKX: %.0f ms", self.offset_ms)
+        server_clock = self._server_clock
+        server_clock.offset_ms = server_ms - (sent + received) * 500.0
+        server_clock.round_trip = round_trip
+        server_clock.measured_at = clock.monotonic()
+        self.min_round_trip = min(self.min_round_trip, round_trip)
+        logger.debug("clock offset from OKX: %.0f ms", server_clock.offset_ms)
+
+    async def _read_user_id(self) -> str:
+        """The OKX User ID of this API key (``uid`` of account/config), read once per process."""
+        key = (self.base_url, self._credentials.api_key)
+        async with _once_lock("uid", *key):
+            user_id = _USER_IDS.get(key)
+            if user_id is None:
+                (user_id,) = await self.request(
+                    "GET",
+                    ACCOUNT_CONFIG_PATH,
+                    {},
+                    uid_parser,
+                    limiter=_ACCOUNT_CONFIG_LIMITER,
+                    budget_key=_ANY_KEY,
+                )
+                with _SHARED_LOCK:
+                    _USER_IDS[key] = user_id
+        return user_id
 
     def timestamp(self) -> str:
         """OK-ACCESS-TIMESTAMP for a request sent now, on OKX's clock."""
-        return format_timestamp(self._clock.time() + self.offset_ms / 1000.0)
+        return format_timestamp(self._clock.time() + self._server_clock.offset_ms / 1000.0)
 
     # ------------------------------------------------------------ requests
 
@@ -241,11 +395,22 @@ class Transport:
         parser: ResultParser[W, R],
         *,
         timeout: float | None = None,
+        wait_timeout: float | None = None,
         algo_id: str = "",
+        limiter: RateLimiter | None = None,
+        budget_key: str | None = None,
     ) -> list[R]:
-        """Send one signed request, with pacing and retries, within one deadline.
+        """Send one signed request: queue for a slot, then exchange within ``timeout``.
+
+        ``timeout`` (default: the client's) bounds the exchange from the grant
+        of a slot; queueing is bounded only by ``wait_timeout`` (default: the
+        client's, None for none). ``limiter`` and ``budget_key`` override the
+        client's limiter and User ID (for account/config, read before the User ID
+        is known).
 
         Raises:
+            WaitTimeoutError: the wait for a slot would pass ``wait_timeout``; nothing sent.
+            NotSentError: a POST granted with less deadline left than a round trip.
             DeadlineExceededError: the deadline ran out with no request in doubt.
             OutcomeUnknownError: a POST may have been executed (never sent twice).
             OKXAPIError, HTTPStatusError, MalformedResponseError, TransportError,
@@ -254,6 +419,7 @@ class Transport:
         budget = self.timeout if timeout is None else timeout
         if not budget > 0:
             raise ValueError(f"timeout must be > 0 seconds, not {budget!r}")
+        bound = self.wait_timeout if wait_timeout is None else wait_timeout
         if method == "GET":
             query = _query(params)
             request_path = f"{path}?{query}" if query else path
@@ -262,43 +428,72 @@ class Transport:
             request_path = path
             body = msgspec.json.encode(params).decode()
         url = URL(self.base_url + request_path, encoded=True)
-        clock = self._clock
-        deadline = clock.monotonic() + budget
-        in_flight = False  # a request has left and its answer is not in: the deadline's concern
+        limiter = limiter or self.limiter
+        user_key = budget_key or self.user_key
+        deadline = _Deadline(budget, self._clock)
         attempt = 0
-        # The deadline, as asyncio.timeout() does it but without its context manager,
-        # which costs more than the rest of this method on a cached connection.
-        loop = asyncio.get_running_loop()
-        expiry = _Expiry(asyncio.current_task())
-        timer = loop.call_at(loop.time() + budget, expiry.fire)
-        try:
-            while True:
-                attempt += 1
+        while True:
+            attempt += 1
+            slot = limiter.slot(user_key, path, wait_timeout=bound)
+            await slot.__aenter__()  # the queue: no deadline runs here
+            failure: OKXError | None = None
+            try:
+                if method != "GET" and deadline.left < self.min_round_trip:
+                    raise NotSentError(
+                        path,
+                        f"{method} {path}: not sent: {deadline.left:.3f} s of the {budget} s "
+                        f"deadline left at the grant, less than a round trip "
+                        f"({self.min_round_trip:.3f} s)",
+                    )
                 try:
-                    async with self.limiter.slot(self.user_key, path):
+                    with deadline:
                         headers = self._sign(method, request_path, body)
-                        in_flight = True
+                        started = self._clock.monotonic()
                         raw, status = await self._send(method, url, headers, body or None)
-                        in_flight = False
+                        self.min_round_trip = min(
+                            self.min_round_trip, self._clock.monotonic() - started
+                        )
+                except _ExpiredError:
+                    if method != "GET":
+                        raise OutcomeUnknownError(
+                            algo_id,
+                            {"path": path, **params},
+                            f"no answer within the {budget} s deadline",
+                        ) from None
+                    raise DeadlineExceededError(
+                        f"{method} {path}: deadline of {budget} s exceeded"
+                    ) from None
+                except OKXError as error:  # the network, a redirect, a body past the cap
+                    failure = error
+            finally:
+                await self._release(slot)
+            if failure is None:
+                try:
                     return parser.parse(raw, status)
                 except OKXError as error:
-                    in_flight = False
-                    delay = await self._after_failure(method, path, params, algo_id, error, attempt)
-                    if clock.monotonic() + delay > deadline:
-                        raise
-                    await clock.sleep(delay)
-        except asyncio.CancelledError:
-            if not expiry.fired or expiry.task.uncancel() > expiry.cancelling:
-                raise  # cancelled by someone else: never swallowed
-            if method != "GET" and in_flight:
-                raise OutcomeUnknownError(
-                    algo_id, {"path": path, **params}, f"no answer within the {budget} s deadline"
+                    failure = error
+            try:
+                with deadline:
+                    delay = await self._after_failure(
+                        method, path, params, algo_id, failure, attempt, limiter, user_key
+                    )
+                    if delay > deadline.remaining():
+                        raise failure
+                    await self._clock.sleep(delay)
+            except _ExpiredError:
+                raise DeadlineExceededError(
+                    f"{method} {path}: deadline of {budget} s exceeded"
                 ) from None
-            raise DeadlineExceededError(
-                f"{method} {path}: deadline of {budget} s exceeded"
-            ) from None
-        finally:
-            timer.cancel()
+
+    async def _release(self, slot: Slot) -> None:
+        """Release a slot, shielded: a cancelled caller does not cut a release short."""
+        release = slot.__aexit__(None, None, None)
+        if isinstance(release, asyncio.Future) and release.done():
+            return  # released at once (LocalRateLimiter): no task needed
+        task = asyncio.ensure_future(release)
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+        await asyncio.shield(task)
 
     async def _after_failure(
         self,
@@ -308,6 +503,8 @@ class Transport:
         algo_id: str,
         error: OKXError,
         attempt: int,
+        limiter: RateLimiter,
+        user_key: str,
     ) -> float:
         """Apply the retry policy to a failed attempt: raise, or the seconds to wait first."""
         decision = decide(method, error)
@@ -323,7 +520,7 @@ class Transport:
             raise OutcomeUnknownError(algo_id, {"path": path, **params}, str(error)) from error
         if isinstance(error, RateLimitError):
             # Even on the last attempt: other callers of this budget must slow down.
-            await self.limiter.penalize(self.user_key, path)
+            await limiter.penalize(user_key, path)
         if decision is Decision.RAISE or attempt >= self._max_attempts:
             raise error
         if isinstance(error, TimestampExpiredError):
@@ -344,28 +541,68 @@ class Transport:
         headers: Mapping[str, str] | None,
         body: str | None,
     ) -> tuple[bytes, int]:
-        """One HTTP exchange; network faults become TransportError with ``sent`` set."""
+        """One HTTP exchange; network faults become TransportError with ``sent`` set.
+
+        Redirects are never followed (they would carry the signed request to
+        another host, outside the limiter) and error statuses never raise inside
+        aiohttp, whatever a borrowed session says. The body is read up to
+        ``MAX_RESPONSE_BYTES`` (decompressed). The aiohttp exception is not
+        chained: its ``request_info`` holds the request's headers, passphrase
+        included.
+        """
         try:
             async with self.session.request(
-                method, url, headers=headers, data=body.encode() if body else None
+                method,
+                url,
+                headers=headers,
+                data=body.encode() if body else None,
+                allow_redirects=False,
+                raise_for_status=False,
             ) as response:
-                raw = await response.read()
                 status = response.status
+                if 300 <= status < 400:
+                    raise HTTPStatusError(
+                        status, f"redirect to {response.headers.get('Location')!r}"
+                    )
+                raw = await _read_capped(response)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise TransportError(
-                f"{method} {_path(url)}: cannot connect: {exc}", sent=False
-            ) from exc
+            error = TransportError(f"{method} {_path(url)}: cannot connect: {exc}", sent=False)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransportError(
-                f"{method} {_path(url)}: {type(exc).__name__}: {exc}", sent=True
-            ) from exc
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s %s -> HTTP %d (%d bytes)", method, _path(url), status, len(raw))
-        return raw, status
+            error = TransportError(f"{method} {_path(url)}: {type(exc).__name__}: {exc}", sent=True)
+        else:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s %s -> HTTP %d (%d bytes)", method, _path(url), status, len(raw))
+            return raw, status
+        raise error  # outside the except clause, so the aiohttp exception is not its context
 
     def __repr__(self) -> str:
-        user = self.user_key[-4:]
+        user = self._user_key[-4:] if self._user_key else "?"
         return f"Transport(base_url={self.base_url!r}, demo={self.demo}, user_key='…{user}')"
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, or ResponseTooLargeError past ``MAX_RESPONSE_BYTES`` (decompressed)."""
+    length = response.content_length
+    if (
+        length is not None
+        and length > MAX_RESPONSE_BYTES
+        and not response.headers.get("Content-Encoding")
+    ):
+        raise ResponseTooLargeError(
+            f"Content-Length {length} is over the {MAX_RESPONSE_BYTES}-byte cap",
+            response.status,
+            "",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ResponseTooLargeError(
+                f"body over the {MAX_RESPONSE_BYTES}-byte cap", response.status, ""
+            )
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 _SAFE_QUERY_TEXT: Final = re.compile(r"[A-Za-z0-9_.~-]*")

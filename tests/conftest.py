@@ -8,11 +8,18 @@ from typing import Any
 import pytest
 
 from okx_grid_async import Credentials, GridClient, LocalRateLimiter
+from okx_grid_async._transport import forget_shared_state
 from okx_grid_async.simulator import GridSimulator, SimAccount
 
 from .redis_server import closed_port, redis_url  # noqa: F401  (fixtures for every module)
 
 ClientFactory = Callable[..., GridClient]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> None:
+    """Each test's simulator may reuse an earlier one's port: forget what was learnt of it."""
+    forget_shared_state()
 
 
 @pytest.fixture
