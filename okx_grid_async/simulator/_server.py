@@ -60,6 +60,15 @@ from okx_grid_async._constants import (
 )
 from okx_grid_async.simulator._faults import EXECUTING_FAULTS, Fault, FaultKind, FaultPlan
 from okx_grid_async.simulator._limits import Arrival, ArrivalLog, SlidingWindowLimiter
+from okx_grid_async.simulator._params import (
+    Params,
+    algo_id_cursor,
+    json_object,
+    optional,
+    page_limit,
+    positive_decimal,
+    required,
+)
 from okx_grid_async.simulator._state import (
     DecimalLike,
     Direction,
@@ -72,7 +81,6 @@ from okx_grid_async.simulator._state import (
     param_empty,
     param_error,
     position_row,
-    to_decimal,
 )
 
 __all__ = [
@@ -91,7 +99,6 @@ DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - publ
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
 
-Params = Mapping[str, object]
 Rows = list[dict[str, str]]
 
 # Each header OKX requires on a private request, and the code for its absence.
@@ -123,7 +130,6 @@ _HTML_500: Final = (
     b"</body>\r\n</html>\r\n"
 )
 _SHUTDOWN_TIMEOUT: Final = 1.0
-_MAX_LIMIT: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,74 +197,6 @@ def _timestamp_ms(value: str) -> int:
     except ValueError:
         raise SimError("50112", "Invalid OK-ACCESS-TIMESTAMP") from None
     return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-# -- request parameters -------------------------------------------------------
-
-
-def _optional(params: Params, name: str) -> str | None:
-    """A string parameter, ``None`` when missing or empty; 51000 if not a string."""
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise param_error(name)
-    return value
-
-
-def _required(params: Params, name: str) -> str:
-    """A string parameter that must be present: 50014 when missing or empty."""
-    value = _optional(params, name)
-    if value is None:
-        raise param_empty(name)
-    return value
-
-
-def _positive_decimal(params: Params, name: str) -> Decimal:
-    """A required positive number sent as a string (OKX's convention): 50014 / 51000."""
-    text = _required(params, name)
-    try:
-        value = to_decimal(text)
-    except ValueError:
-        raise param_error(name) from None
-    if value <= 0:
-        raise param_error(name)
-    return value
-
-
-def _algo_id_cursor(params: Params, name: str) -> int | None:
-    """An optional algoId used as a pagination cursor: 51000 unless all digits."""
-    text = _optional(params, name)
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise param_error(name)
-    return int(text)
-
-
-def _limit(params: Params) -> int:
-    """``limit``: 1 to 100, default 100; 51000 otherwise."""
-    text = _optional(params, "limit")
-    if text is None:
-        return _MAX_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_LIMIT:
-        raise param_error("limit")
-    return int(text)
-
-
-def _json_object(request: web.Request, body: bytes) -> Params:
-    """The JSON object of a POST body: 50006 wrong Content-Type, 50000 empty, 50002 not JSON."""
-    if request.content_type != "application/json":
-        raise SimError("50006", 'Invalid Content_Type, please use "application/json" format')
-    if not body.strip():
-        raise SimError("50000", "Body can not be empty")
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise SimError("50002", "Json data format error") from None
-    if not isinstance(value, dict):
-        raise SimError("50002", "Json data format error")
-    return value
 
 
 class GridSimulator:
@@ -641,9 +579,7 @@ class GridSimulator:
 
     def _execute(self, request: web.Request, body: bytes, route: _Route, user_id: str) -> _Answer:
         try:
-            params: Params = (
-                _json_object(request, body) if route.method == "POST" else request.query
-            )
+            params: Params = json_object(request, body) if route.method == "POST" else request.query
             return _envelope(200, "0", "", route.handler(user_id, params))
         except SimError as err:
             return _error_answer(err)
@@ -695,14 +631,14 @@ class GridSimulator:
         return [{"ts": str(self.server_time_ms())}]
 
     def _positions(self, user_id: str, params: Params) -> Rows:
-        algo_ord_type = _required(params, "algoOrdType")
-        algo_id = _required(params, "algoId")
+        algo_ord_type = required(params, "algoOrdType")
+        algo_id = required(params, "algoId")
         if algo_ord_type != CONTRACT_GRID:
             raise param_error("algoOrdType")
         return [position_row(self._exchange.owned_grid(user_id, algo_id))]
 
     def _close_position(self, user_id: str, params: Params) -> Rows:
-        algo_id = _required(params, "algoId")
+        algo_id = required(params, "algoId")
         mkt_close = params.get("mktClose")
         if mkt_close is None:
             raise param_empty("mktClose")
@@ -712,15 +648,15 @@ class GridSimulator:
             grid = self._exchange.market_close(user_id, algo_id)
             ord_id = ""
         else:
-            sz = _positive_decimal(params, "sz")
-            px = _positive_decimal(params, "px")
+            sz = positive_decimal(params, "sz")
+            px = positive_decimal(params, "px")
             ord_id = self._exchange.place_close_order(user_id, algo_id, sz, px).ord_id
             grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
     def _cancel_close_order(self, user_id: str, params: Params) -> Rows:
-        algo_id = _required(params, "algoId")
-        ord_id = _required(params, "ordId")
+        algo_id = required(params, "algoId")
+        ord_id = required(params, "ordId")
         self._exchange.cancel_close_order(user_id, algo_id, ord_id)
         grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
@@ -732,20 +668,20 @@ class GridSimulator:
         return self._list_grids(user_id, params, history=True)
 
     def _list_grids(self, user_id: str, params: Params, *, history: bool) -> Rows:
-        algo_ord_type = _required(params, "algoOrdType")
+        algo_ord_type = required(params, "algoOrdType")
         if algo_ord_type not in ("grid", CONTRACT_GRID, "moon_grid"):
             raise param_error("algoOrdType")
-        limit = _limit(params)
-        after = _algo_id_cursor(params, "after")
-        before = _algo_id_cursor(params, "before")
+        limit = page_limit(params)
+        after = algo_id_cursor(params, "after")
+        before = algo_id_cursor(params, "before")
         if algo_ord_type != CONTRACT_GRID:
             return []  # the simulator only has contract grids
         grids = self._exchange.list_grids(
             user_id,
             history=history,
-            algo_id=_optional(params, "algoId"),
-            inst_id=_optional(params, "instId"),
-            inst_type=_optional(params, "instType"),
+            algo_id=optional(params, "algoId"),
+            inst_id=optional(params, "instId"),
+            inst_type=optional(params, "instType"),
             after=after,
             before=before,
             limit=limit,
