@@ -3,20 +3,30 @@
 Every function takes the parameters of one request (the query of a GET, the
 JSON object of a POST) and raises `SimError`; none may raise anything else,
 so no value a client sends can turn into an HTTP 500.
+
+Numbers are taken only as OKX writes them: plain ASCII decimals (digits,
+optionally a point and more digits: ``12``, ``0.5``), at most `MAX_DIGITS`
+digits. ``Decimal()`` and
+``int()`` would accept much more (exponents, ``NaN``, ``1_000``, full-width
+and other Unicode digits), and what they accept can overflow later
+arithmetic (``1e1000000``) or take long to convert; all of it is refused
+with 51000 before either sees it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
 
 from aiohttp import web
 
-from okx_grid_async.simulator._state import SimError, param_empty, param_error, to_decimal
+from okx_grid_async.simulator._state import SimError, param_empty, param_error
 
 __all__ = [
+    "MAX_DIGITS",
     "MAX_LIMIT",
     "Params",
     "algo_id_cursor",
@@ -30,6 +40,29 @@ __all__ = [
 Params = Mapping[str, object]
 
 MAX_LIMIT: Final = 100
+# Digits a number may have: an algoId has 18 or 19, a price or size far fewer.
+MAX_DIGITS: Final = 30
+
+# [0-9], not \d: \d matches every Unicode digit.
+_DECIMAL_TEXT: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_DIGITS_TEXT: Final = re.compile(r"[0-9]+")
+
+
+def _plain_decimal(text: str) -> Decimal | None:
+    """``text`` as a Decimal if it is a plain ASCII decimal of at most `MAX_DIGITS` digits."""
+    # The length check comes first so that a megabyte of digits costs nothing.
+    if len(text) > MAX_DIGITS + 1 or _DECIMAL_TEXT.fullmatch(text) is None:
+        return None
+    if len(text) - text.count(".") > MAX_DIGITS:
+        return None
+    return Decimal(text)
+
+
+def _plain_int(text: str) -> int | None:
+    """``text`` as an int if it is ASCII digits only, at most `MAX_DIGITS` of them."""
+    if len(text) > MAX_DIGITS or _DIGITS_TEXT.fullmatch(text) is None:
+        return None
+    return int(text)
 
 
 def optional(params: Params, name: str) -> str | None:
@@ -59,17 +92,14 @@ def required(params: Params, name: str) -> str:
 
 
 def positive_decimal(params: Params, name: str) -> Decimal:
-    """A required positive number sent as a string (OKX's convention).
+    """A required positive number sent as a plain decimal string (OKX's convention).
 
     Raises:
-        SimError: 50014 when missing or empty, 51000 if not a positive number.
+        SimError: 50014 when missing or empty; 51000 if not a string, not a
+            plain ASCII decimal of at most `MAX_DIGITS` digits, or zero.
     """
-    text = required(params, name)
-    try:
-        value = to_decimal(text)
-    except ValueError:
-        raise param_error(name) from None
-    if value <= 0:
+    value = _plain_decimal(required(params, name))
+    if value is None or value <= 0:
         raise param_error(name)
     return value
 
@@ -78,18 +108,19 @@ def algo_id_cursor(params: Params, name: str) -> int | None:
     """An optional algoId used as a pagination cursor.
 
     Raises:
-        SimError: 51000 unless all digits.
+        SimError: 51000 unless ASCII digits, at most `MAX_DIGITS` of them.
     """
     text = optional(params, name)
     if text is None:
         return None
-    if not text.isdigit():
+    value = _plain_int(text)
+    if value is None:
         raise param_error(name)
-    return int(text)
+    return value
 
 
 def page_limit(params: Params) -> int:
-    """``limit``: 1 to 100, default 100.
+    """``limit``: 1 to 100 in ASCII digits, default 100.
 
     Raises:
         SimError: 51000 otherwise.
@@ -97,9 +128,10 @@ def page_limit(params: Params) -> int:
     text = optional(params, "limit")
     if text is None:
         return MAX_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    value = _plain_int(text)
+    if value is None or not 1 <= value <= MAX_LIMIT:
         raise param_error("limit")
-    return int(text)
+    return value
 
 
 def json_object(request: web.Request, body: bytes) -> Params:
