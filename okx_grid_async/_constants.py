@@ -17,6 +17,7 @@ GRID_CLOSE_POSITION_PATH: Final = "/api/v5/tradingBot/grid/close-position"
 GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"
 GRID_ORDERS_HISTORY_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-history"
 GRID_CANCEL_CLOSE_ORDER_PATH: Final = "/api/v5/tradingBot/grid/cancel-close-order"
+ACCOUNT_CONFIG_PATH: Final = "/api/v5/account/config"
 
 CONTRACT_GRID: Final = "contract_grid"
 
@@ -28,6 +29,9 @@ DEFAULT_SAFETY_MARGIN: Final = 0.05
 # Public /time: 10 requests per 2 s per IP.
 PUBLIC_TIME_MAX_RATE: Final = 10
 PUBLIC_TIME_PERIOD: Final = 2.0
+# Account config: 5 requests per 2 s per User ID.
+ACCOUNT_CONFIG_MAX_RATE: Final = 5
+ACCOUNT_CONFIG_TIME_PERIOD: Final = 2.0
 
 # Timeouts (seconds).
 DEFAULT_TIMEOUT: Final = 10.0

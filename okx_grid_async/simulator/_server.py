@@ -47,6 +47,9 @@ from typing import Final, Self, TextIO
 from aiohttp import web
 
 from okx_grid_async._constants import (
+    ACCOUNT_CONFIG_MAX_RATE,
+    ACCOUNT_CONFIG_PATH,
+    ACCOUNT_CONFIG_TIME_PERIOD,
     CONTRACT_GRID,
     GRID_CANCEL_CLOSE_ORDER_PATH,
     GRID_CLOSE_POSITION_PATH,
@@ -59,7 +62,7 @@ from okx_grid_async._constants import (
     PUBLIC_TIME_PATH,
 )
 from okx_grid_async.simulator._faults import EXECUTING_FAULTS, Fault, FaultKind, FaultPlan
-from okx_grid_async.simulator._limits import Arrival, ArrivalLog, SlidingWindowLimiter
+from okx_grid_async.simulator._limits import Arrival, ArrivalLog, PathLimits
 from okx_grid_async.simulator._params import (
     Params,
     algo_id_cursor,
@@ -77,6 +80,7 @@ from okx_grid_async.simulator._state import (
     SimError,
     SimExchange,
     SimGrid,
+    account_config_row,
     algo_order_row,
     param_empty,
     param_error,
@@ -99,7 +103,7 @@ DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - publ
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
 
-Rows = list[dict[str, str]]
+Rows = Sequence[Mapping[str, object]]
 
 # Each header OKX requires on a private request, and the code for its absence.
 _REQUIRED_HEADERS: Final = (
@@ -130,6 +134,12 @@ _HTML_500: Final = (
     b"</body>\r\n</html>\r\n"
 )
 _SHUTDOWN_TIMEOUT: Final = 1.0
+# The caller of a public endpoint: no key, no user.
+_NOBODY: Final = SimAccount(api_key="", secret_key="", passphrase="", user_id="")
+# OKX's own limits for the endpoints that do not follow the grid endpoints' rule.
+_PATH_LIMITS: Final[Mapping[str, tuple[int, float]]] = {
+    ACCOUNT_CONFIG_PATH: (ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +180,7 @@ class _Answer:
 class _Route:
     method: str
     private: bool
-    handler: Callable[[str, Params], Rows]
+    handler: Callable[[SimAccount, Params], Rows]
 
 
 def _envelope(status: int, code: str, msg: str = "", data: Rows | None = None) -> _Answer:
@@ -208,8 +218,9 @@ class GridSimulator:
     Args:
         host: Interface to listen on.
         port: TCP port; 0 picks a free one (see `url`).
-        max_rate: Requests accepted per (user, endpoint) in any window of
-            ``time_period`` seconds (OKX: 20 per 2 s).
+        max_rate: Requests accepted per (user, grid endpoint) in any window
+            of ``time_period`` seconds (OKX: 20 per 2 s). The account
+            configuration keeps OKX's 5 per 2 s (see `rate_limit()`).
         time_period: The window, in seconds.
         enforce_limits: If false, nothing is rejected for rate, but every
             arrival is still logged.
@@ -257,7 +268,7 @@ class GridSimulator:
         self.clock_offset_ms = clock_offset_ms
         self.price_tick_interval = price_tick_interval
         self._clock = clock
-        self._limiter = SlidingWindowLimiter(max_rate, time_period)
+        self._limits = PathLimits((max_rate, time_period), _PATH_LIMITS)
         self._exchange = SimExchange(random.Random(seed), self.server_time_ms)  # noqa: S311
         self._arrivals = ArrivalLog(history_limit)
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
@@ -269,6 +280,7 @@ class GridSimulator:
             GRID_ORDERS_PENDING_PATH: _Route("GET", True, self._orders_pending),
             GRID_ORDERS_HISTORY_PATH: _Route("GET", True, self._orders_history),
             GRID_CANCEL_CLOSE_ORDER_PATH: _Route("POST", True, self._cancel_close_order),
+            ACCOUNT_CONFIG_PATH: _Route("GET", True, self._account_config),
         }
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -341,13 +353,21 @@ class GridSimulator:
 
     @property
     def max_rate(self) -> int:
-        """Requests accepted per (user, endpoint) in any window of `time_period`."""
-        return self._limiter.max_rate
+        """Requests accepted per (user, grid endpoint) in any window of `time_period`."""
+        return self._limits.default.max_rate
 
     @property
     def time_period(self) -> float:
-        """The rate-limit window, in seconds."""
-        return self._limiter.time_period
+        """The grid endpoints' rate-limit window, in seconds."""
+        return self._limits.default.time_period
+
+    def rate_limit(self, path: str) -> tuple[int, float]:
+        """``(max_rate, time_period)`` of the endpoint ``path``, per user.
+
+        `max_rate` per `time_period` for the grid endpoints; OKX's 5 per 2 s
+        for ``/api/v5/account/config``.
+        """
+        return self._limits.limit(path)
 
     def server_time_ms(self) -> int:
         """The simulator's clock in Unix ms: real time plus `clock_offset_ms`."""
@@ -361,16 +381,19 @@ class GridSimulator:
         secret_key: str | None = None,
         passphrase: str | None = None,
         user_id: str | None = None,
+        *,
+        label: str = "simulator",
     ) -> SimAccount:
         """Register an API key; values left ``None`` are random.
 
         Give an existing ``user_id`` to add a second key of the same user:
-        both then share that user's rate-limit budget.
+        both then share that user's rate-limit budget. ``label`` is the key's
+        name in the account configuration.
 
         Raises:
             ValueError: If ``api_key`` is already registered or a value is empty.
         """
-        return self._exchange.add_account(api_key, secret_key, passphrase, user_id)
+        return self._exchange.add_account(api_key, secret_key, passphrase, user_id, label=label)
 
     def add_grid(
         self,
@@ -513,29 +536,33 @@ class GridSimulator:
         self, request: web.Request, body: bytes, route: _Route, t: float
     ) -> tuple[str | None, _Answer | None]:
         """Authenticate, limit, apply faults and execute: the user and the answer (None: drop)."""
-        user_id: str | None = None
+        caller = _NOBODY
         if route.private:
             try:
-                user_id = self._authenticate(request, body).user_id
+                caller = self._authenticate(request, body)
             except SimError as err:
                 return None, _error_answer(err)
+        user_id = caller.user_id if route.private else None
         fault = self._faults.peek(request.path, private=route.private)
         if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
             self._faults.consume(fault)
             return user_id, self._rate_limited()
-        key = (user_id, request.path)
-        if user_id is not None and self.enforce_limits and not self._limiter.try_acquire(key, t):
+        if (
+            user_id is not None
+            and self.enforce_limits
+            and not self._limits.try_acquire(user_id, request.path, t)
+        ):
             return user_id, self._rate_limited()  # the fault waits for an accepted request
         if fault is not None:
             self._faults.consume(fault)
-        return user_id, await self._faulted_answer(request, body, route, user_id or "", fault)
+        return user_id, await self._faulted_answer(request, body, route, caller, fault)
 
     async def _faulted_answer(
         self,
         request: web.Request,
         body: bytes,
         route: _Route,
-        user_id: str,
+        caller: SimAccount,
         fault: Fault | None,
     ) -> _Answer | None:
         """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
@@ -543,7 +570,7 @@ class GridSimulator:
         APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
         """
         if fault is None:
-            return self._execute(request, body, route, user_id)
+            return self._execute(request, body, route, caller)
         if fault.delay and not await self._pause(fault.delay):
             return None  # closing: drop, never execute
         kind = fault.kind
@@ -551,7 +578,7 @@ class GridSimulator:
             return None
         if kind not in EXECUTING_FAULTS:
             return _FAILURES[kind]
-        answer = self._execute(request, body, route, user_id)
+        answer = self._execute(request, body, route, caller)
         if kind is FaultKind.MALFORMED_JSON:
             return _Answer(200, answer.body[: len(answer.body) // 2], "")
         if kind is FaultKind.APPLY_THEN_DROP:
@@ -577,10 +604,12 @@ class GridSimulator:
                 await self._closing.wait()
         return not self._closing.is_set()
 
-    def _execute(self, request: web.Request, body: bytes, route: _Route, user_id: str) -> _Answer:
+    def _execute(
+        self, request: web.Request, body: bytes, route: _Route, caller: SimAccount
+    ) -> _Answer:
         try:
             params: Params = json_object(request, body) if route.method == "POST" else request.query
-            return _envelope(200, "0", "", route.handler(user_id, params))
+            return _envelope(200, "0", "", route.handler(caller, params))
         except SimError as err:
             return _error_answer(err)
 
@@ -625,19 +654,24 @@ class GridSimulator:
             await asyncio.sleep(interval)
             self._exchange.walk_prices()
 
-    # -- endpoints: (user_id, params) -> data rows, or SimError ---------------
+    # -- endpoints: (caller, params) -> data rows, or SimError ----------------
 
-    def _public_time(self, user_id: str, params: Params) -> Rows:
+    def _public_time(self, caller: SimAccount, params: Params) -> Rows:
         return [{"ts": str(self.server_time_ms())}]
 
-    def _positions(self, user_id: str, params: Params) -> Rows:
+    def _account_config(self, caller: SimAccount, params: Params) -> Rows:
+        return [account_config_row(caller)]
+
+    def _positions(self, caller: SimAccount, params: Params) -> Rows:
+        user_id = caller.user_id
         algo_ord_type = required(params, "algoOrdType")
         algo_id = required(params, "algoId")
         if algo_ord_type != CONTRACT_GRID:
             raise param_error("algoOrdType")
         return [position_row(self._exchange.owned_grid(user_id, algo_id))]
 
-    def _close_position(self, user_id: str, params: Params) -> Rows:
+    def _close_position(self, caller: SimAccount, params: Params) -> Rows:
+        user_id = caller.user_id
         algo_id = required(params, "algoId")
         mkt_close = params.get("mktClose")
         if mkt_close is None:
@@ -654,18 +688,19 @@ class GridSimulator:
             grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
-    def _cancel_close_order(self, user_id: str, params: Params) -> Rows:
+    def _cancel_close_order(self, caller: SimAccount, params: Params) -> Rows:
+        user_id = caller.user_id
         algo_id = required(params, "algoId")
         ord_id = required(params, "ordId")
         self._exchange.cancel_close_order(user_id, algo_id, ord_id)
         grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
-    def _orders_pending(self, user_id: str, params: Params) -> Rows:
-        return self._list_grids(user_id, params, history=False)
+    def _orders_pending(self, caller: SimAccount, params: Params) -> Rows:
+        return self._list_grids(caller.user_id, params, history=False)
 
-    def _orders_history(self, user_id: str, params: Params) -> Rows:
-        return self._list_grids(user_id, params, history=True)
+    def _orders_history(self, caller: SimAccount, params: Params) -> Rows:
+        return self._list_grids(caller.user_id, params, history=True)
 
     def _list_grids(self, user_id: str, params: Params, *, history: bool) -> Rows:
         algo_ord_type = required(params, "algoOrdType")

@@ -1,0 +1,98 @@
+"""The account side of the simulator: account/config, a user's several keys, live and demo keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from okx_grid_async._constants import (
+    ACCOUNT_CONFIG_MAX_RATE,
+    ACCOUNT_CONFIG_PATH,
+    ACCOUNT_CONFIG_TIME_PERIOD,
+    GRID_POSITIONS_PATH,
+)
+from okx_grid_async.simulator import GridSimulator, max_in_window
+
+from .test_simulator import Client, FakeClock, Reply
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+def client(sim: GridSimulator, session: aiohttp.ClientSession) -> Client:
+    return Client(session, sim, sim.add_account())
+
+
+async def config_burst(client: Client, n: int) -> list[Reply]:
+    return list(await asyncio.gather(*(client.get(ACCOUNT_CONFIG_PATH) for _ in range(n))))
+
+
+# -- GET /api/v5/account/config ----------------------------------------------------------
+
+
+async def test_account_config_answers_the_keys_user(
+    sim: GridSimulator, session: aiohttp.ClientSession
+) -> None:
+    account = sim.add_account(label="sweeper")
+    reply = await Client(session, sim, account).get(ACCOUNT_CONFIG_PATH)
+    assert (reply.status, reply.code, reply.json()["msg"]) == (200, "0", "")
+    (row,) = reply.data
+    assert (row["uid"], row["mainUid"]) == (account.user_id, account.user_id)
+    assert (row["acctLv"], row["posMode"]) == ("2", "long_short_mode")
+    assert (row["label"], row["perm"]) == ("sweeper", "read_only,trade")
+    assert reply.json()["data"][0]["autoLoan"] is False  # OKX's flags are JSON booleans
+
+
+async def test_account_config_is_private_and_get_only(client: Client) -> None:
+    unsigned = {"Content-Type": "application/json"}
+    reply = await client.send("GET", ACCOUNT_CONFIG_PATH, headers=unsigned)
+    assert (reply.status, reply.code) == (401, "50103")
+    assert (await client.send("POST", ACCOUNT_CONFIG_PATH, "{}")).status == 405
+    assert [(a.path, a.user_id, a.code) for a in client.sim.arrivals()] == [
+        (ACCOUNT_CONFIG_PATH, None, "50103")
+    ]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def timed(clock: FakeClock, session: aiohttp.ClientSession) -> AsyncIterator[Client]:
+    async with GridSimulator(max_rate=3, time_period=1.0, clock=clock) as sim:
+        yield Client(session, sim, sim.add_account())
+
+
+async def test_account_config_has_its_own_limit_of_5_per_2_s(
+    timed: Client, clock: FakeClock
+) -> None:
+    sim = timed.sim
+    assert sim.rate_limit(ACCOUNT_CONFIG_PATH) == (5, 2.0)
+    assert (ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD) == (5, 2.0)
+    assert sim.rate_limit(GRID_POSITIONS_PATH) == (sim.max_rate, sim.time_period) == (3, 1.0)
+    replies = await config_burst(timed, 6)
+    assert sorted(r.code for r in replies) == ["0"] * 5 + ["50011"]
+    clock.now += 1.5  # past the grid endpoints' 1 s window, inside account/config's 2 s
+    assert [r.code for r in await config_burst(timed, 2)] == ["50011"] * 2
+    clock.now += 0.5
+    assert sorted(r.code for r in await config_burst(timed, 6)) == ["0"] * 5 + ["50011"]
+    arrivals = sim.arrivals(path=ACCOUNT_CONFIG_PATH)
+    assert len(arrivals) == 14
+    assert max_in_window([a.t for a in arrivals if a.code == "0"], 2.0) == 5
+
+
+async def test_account_config_budget_is_apart_from_the_grid_endpoints(timed: Client) -> None:
+    grid = timed.sim.add_grid(timed.account.user_id)
+    assert {r.code for r in await config_burst(timed, 5)} == {"0"}
+    positions = await asyncio.gather(*(timed.positions(grid.algo_id) for _ in range(3)))
+    assert {r.code for r in positions} == {"0"}
+    assert (await timed.get(ACCOUNT_CONFIG_PATH)).code == "50011"
+    assert (await timed.positions(grid.algo_id)).code == "50011"
