@@ -96,3 +96,30 @@ async def test_account_config_budget_is_apart_from_the_grid_endpoints(timed: Cli
     assert {r.code for r in positions} == {"0"}
     assert (await timed.get(ACCOUNT_CONFIG_PATH)).code == "50011"
     assert (await timed.positions(grid.algo_id)).code == "50011"
+
+
+# -- several keys of one user ------------------------------------------------------------
+
+
+async def test_a_users_keys_share_its_budget(
+    sim: GridSimulator, session: aiohttp.ClientSession
+) -> None:
+    first = sim.add_account()
+    second = sim.add_api_key(first.user_id, label="second")
+    assert second.user_id == first.user_id
+    assert second.api_key != first.api_key
+    assert second.secret_key != first.secret_key
+    grid = sim.add_grid(first.user_id)
+    clients = [Client(session, sim, key) for key in (first, second)]
+    replies = await asyncio.gather(*(c.positions(grid.algo_id) for c in clients for _ in range(15)))
+    assert sorted(r.code for r in replies) == ["0"] * 20 + ["50011"] * 10
+    arrivals = sim.arrivals(user_id=first.user_id)
+    assert len(arrivals) == 30
+    assert max_in_window([a.t for a in arrivals if a.code == "0"], 2.0) == 20
+    (row,) = (await clients[1].get(ACCOUNT_CONFIG_PATH)).data
+    assert (row["uid"], row["label"]) == (first.user_id, "second")
+
+
+def test_add_api_key_needs_a_known_user(sim: GridSimulator) -> None:
+    with pytest.raises(ValueError, match="unknown user_id"):
+        sim.add_api_key("123")

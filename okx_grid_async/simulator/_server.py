@@ -395,6 +395,17 @@ class GridSimulator:
         """
         return self._exchange.add_account(api_key, secret_key, passphrase, user_id, label=label)
 
+    def add_api_key(self, user_id: str, *, label: str = "simulator") -> SimAccount:
+        """A new API key of the existing user ``user_id``, with random credentials.
+
+        Requests signed with any of a user's keys share that user's rate-limit
+        budgets, as at OKX, and see the same grids.
+
+        Raises:
+            ValueError: If ``user_id`` has no key yet (see `add_account()`).
+        """
+        return self._exchange.add_api_key(user_id, label=label)
+
     def add_grid(
         self,
         user_id: str,

@@ -349,6 +349,16 @@ class SimExchange:
         self._accounts[account.api_key] = account
         return account
 
+    def add_api_key(self, user_id: str, *, label: str = "simulator") -> SimAccount:
+        """Register a new API key, random credentials, of the existing user ``user_id``.
+
+        Raises:
+            ValueError: If no key of ``user_id`` is registered yet.
+        """
+        if not self.has_user(user_id):
+            raise ValueError(f"unknown user_id {user_id!r}: add_account first")
+        return self.add_account(user_id=user_id, label=label)
+
     def account(self, api_key: str) -> SimAccount | None:
         """The account of ``api_key``, or ``None`` if the key is unknown."""
         return self._accounts.get(api_key)
