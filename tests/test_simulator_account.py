@@ -123,3 +123,52 @@ async def test_a_users_keys_share_its_budget(
 def test_add_api_key_needs_a_known_user(sim: GridSimulator) -> None:
     with pytest.raises(ValueError, match="unknown user_id"):
         sim.add_api_key("123")
+
+
+# -- live and demo keys --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key_demo", "header", "status", "code"),
+    [
+        (True, "1", 200, "0"),
+        (True, None, 401, "50101"),
+        (True, "0", 401, "50101"),  # only "1" asks for demo trading
+        (False, None, 200, "0"),
+        (False, "1", 401, "50101"),
+        (None, "1", 200, "0"),  # a key of no stated environment takes both
+        (None, None, 200, "0"),
+    ],
+)
+async def test_a_key_answers_50101_in_the_other_environment(
+    sim: GridSimulator,
+    session: aiohttp.ClientSession,
+    key_demo: bool | None,
+    header: str | None,
+    status: int,
+    code: str,
+) -> None:
+    account = sim.add_account(demo=key_demo)
+    assert account.demo is key_demo
+    grid = sim.add_grid(account.user_id)
+    client = Client(session, sim, account)
+    path = f"{GRID_POSITIONS_PATH}?algoOrdType=contract_grid&algoId={grid.algo_id}"
+    headers = client.headers("GET", path, "")
+    if header is not None:
+        headers["x-simulated-trading"] = header
+    reply = await client.send("GET", path, headers=headers)
+    assert (reply.status, reply.code) == (status, code)
+    (arrival,) = sim.arrivals()
+    assert arrival.user_id == (None if code == "50101" else account.user_id)
+
+
+async def test_environment_is_checked_before_the_signature(
+    sim: GridSimulator, session: aiohttp.ClientSession
+) -> None:
+    live = sim.add_api_key(sim.add_account().user_id, demo=False)
+    client = Client(session, sim, live)
+    headers = {**client.headers("GET", ACCOUNT_CONFIG_PATH, ""), "x-simulated-trading": "1"}
+    headers["OK-ACCESS-SIGN"] = "bm90IGEgc2lnbmF0dXJl"
+    reply = await client.send("GET", ACCOUNT_CONFIG_PATH, headers=headers)
+    assert (reply.status, reply.code) == (401, "50101")
+    assert reply.json()["msg"] == "APIKey does not match current environment."

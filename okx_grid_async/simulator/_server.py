@@ -165,7 +165,12 @@ class RecordedRequest:
     @property
     def demo(self) -> bool:
         """Whether the request asked for demo trading (``x-simulated-trading: 1``)."""
-        return self.headers.get("x-simulated-trading") == "1"
+        return _demo_requested(self.headers)
+
+
+def _demo_requested(headers: Mapping[str, str]) -> bool:
+    """Whether a request with ``headers`` is for demo trading (``x-simulated-trading: 1``)."""
+    return headers.get("x-simulated-trading") == "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,28 +388,36 @@ class GridSimulator:
         user_id: str | None = None,
         *,
         label: str = "simulator",
+        demo: bool | None = None,
     ) -> SimAccount:
         """Register an API key; values left ``None`` are random.
 
         Give an existing ``user_id`` to add a second key of the same user:
         both then share that user's rate-limit budget. ``label`` is the key's
-        name in the account configuration.
+        name in the account configuration. ``demo`` is the key's environment:
+        ``True`` demo trading, ``False`` live, each answering 50101 to a
+        request of the other kind; ``None`` takes both.
 
         Raises:
             ValueError: If ``api_key`` is already registered or a value is empty.
         """
-        return self._exchange.add_account(api_key, secret_key, passphrase, user_id, label=label)
+        return self._exchange.add_account(
+            api_key, secret_key, passphrase, user_id, label=label, demo=demo
+        )
 
-    def add_api_key(self, user_id: str, *, label: str = "simulator") -> SimAccount:
+    def add_api_key(
+        self, user_id: str, *, label: str = "simulator", demo: bool | None = None
+    ) -> SimAccount:
         """A new API key of the existing user ``user_id``, with random credentials.
 
         Requests signed with any of a user's keys share that user's rate-limit
-        budgets, as at OKX, and see the same grids.
+        budgets, as at OKX, and see the same grids. ``label`` and ``demo`` as
+        in `add_account()`.
 
         Raises:
             ValueError: If ``user_id`` has no key yet (see `add_account()`).
         """
-        return self._exchange.add_api_key(user_id, label=label)
+        return self._exchange.add_api_key(user_id, label=label, demo=demo)
 
     def add_grid(
         self,
@@ -633,9 +646,10 @@ class GridSimulator:
 
         Raises:
             SimError: 50103/50104/50106/50107 a header (key, passphrase, sign,
-                timestamp) missing or empty; 50111 unknown key; 50112
-                timestamp not ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50102 more than
-                30 s from the simulator's clock; 50105 wrong passphrase;
+                timestamp) missing or empty; 50111 unknown key; 50101 a demo
+                key without ``x-simulated-trading: 1``, or a live key with it;
+                50112 timestamp not ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50102 more
+                than 30 s from the simulator's clock; 50105 wrong passphrase;
                 50113 signature mismatch. The signature is checked over the
                 raw path and query and the raw body, exactly as received.
         """
@@ -646,6 +660,9 @@ class GridSimulator:
         account = self._exchange.account(headers["OK-ACCESS-KEY"])
         if account is None:
             raise SimError("50111", "Invalid OK-ACCESS-KEY")
+        # Checked with the key: OKX finds the key, but in the other environment.
+        if account.demo is not None and account.demo != _demo_requested(headers):
+            raise SimError("50101", "APIKey does not match current environment.")
         timestamp = headers["OK-ACCESS-TIMESTAMP"]
         skew_ms = abs(_timestamp_ms(timestamp) - self.server_time_ms())
         if skew_ms > MAX_TIMESTAMP_SKEW * 1000:

@@ -114,6 +114,10 @@ class SimAccount:
 
     Attributes:
         label: The key's name, as ``GET /api/v5/account/config`` answers it.
+        demo: The key's environment: ``True`` a demo-trading key, taken only
+            with ``x-simulated-trading: 1``; ``False`` a live key, taken only
+            without it; ``None`` (the default) taken in both, which OKX never
+            does but which lets one key serve both kinds of test.
     """
 
     api_key: str
@@ -121,6 +125,7 @@ class SimAccount:
     passphrase: str = field(repr=False)
     user_id: str
     label: str = "simulator"
+    demo: bool | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -329,6 +334,7 @@ class SimExchange:
         user_id: str | None = None,
         *,
         label: str = "simulator",
+        demo: bool | None = None,
     ) -> SimAccount:
         """Register an API key; each value left as ``None`` is generated at random.
 
@@ -341,6 +347,7 @@ class SimExchange:
             passphrase=secrets.token_urlsafe(12) if passphrase is None else passphrase,
             user_id=str(10**14 + secrets.randbelow(9 * 10**14)) if user_id is None else user_id,
             label=label,
+            demo=demo,
         )
         if not all((account.api_key, account.secret_key, account.passphrase, account.user_id)):
             raise ValueError("api_key, secret_key, passphrase and user_id must not be empty")
@@ -349,7 +356,9 @@ class SimExchange:
         self._accounts[account.api_key] = account
         return account
 
-    def add_api_key(self, user_id: str, *, label: str = "simulator") -> SimAccount:
+    def add_api_key(
+        self, user_id: str, *, label: str = "simulator", demo: bool | None = None
+    ) -> SimAccount:
         """Register a new API key, random credentials, of the existing user ``user_id``.
 
         Raises:
@@ -357,7 +366,7 @@ class SimExchange:
         """
         if not self.has_user(user_id):
             raise ValueError(f"unknown user_id {user_id!r}: add_account first")
-        return self.add_account(user_id=user_id, label=label)
+        return self.add_account(user_id=user_id, label=label, demo=demo)
 
     def account(self, api_key: str) -> SimAccount | None:
         """The account of ``api_key``, or ``None`` if the key is unknown."""
