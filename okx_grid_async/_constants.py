@@ -17,7 +17,6 @@ GRID_CLOSE_POSITION_PATH: Final = "/api/v5/tradingBot/grid/close-position"
 GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"
 GRID_ORDERS_HISTORY_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-history"
 GRID_CANCEL_CLOSE_ORDER_PATH: Final = "/api/v5/tradingBot/grid/cancel-close-order"
-
 ACCOUNT_CONFIG_PATH: Final = "/api/v5/account/config"
 
 CONTRACT_GRID: Final = "contract_grid"
@@ -32,7 +31,7 @@ PUBLIC_TIME_MAX_RATE: Final = 10
 PUBLIC_TIME_PERIOD: Final = 2.0
 # Account config (read once per API key for its User ID): 5 requests per 2 s per User ID.
 ACCOUNT_CONFIG_MAX_RATE: Final = 5
-ACCOUNT_CONFIG_PERIOD: Final = 2.0
+ACCOUNT_CONFIG_TIME_PERIOD: Final = 2.0
 # A measured offset from OKX's clock is reused by every client of the process for
 # this long (clocks drift by parts per million; OKX allows 30 s), and re-measured
 # sooner on 50102.

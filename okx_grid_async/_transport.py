@@ -35,7 +35,7 @@ from ._clock import Clock, SystemClock
 from ._constants import (
     ACCOUNT_CONFIG_MAX_RATE,
     ACCOUNT_CONFIG_PATH,
-    ACCOUNT_CONFIG_PERIOD,
+    ACCOUNT_CONFIG_TIME_PERIOD,
     CLOCK_OFFSET_MAX_AGE,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
@@ -76,7 +76,9 @@ _DEMO_HEADER: Final = "x-simulated-trading"
 # 5 per 2 s per User ID, which is read to learn the User ID, so every key of
 # the process shares one budget (never more than any one user's).
 _TIME_LIMITER: Final = LocalRateLimiter(PUBLIC_TIME_MAX_RATE, PUBLIC_TIME_PERIOD)
-_ACCOUNT_CONFIG_LIMITER: Final = LocalRateLimiter(ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_PERIOD)
+_ACCOUNT_CONFIG_LIMITER: Final = LocalRateLimiter(
+    ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD
+)
 _ANY_KEY: Final = "*"
 
 

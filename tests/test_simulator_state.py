@@ -9,7 +9,12 @@ import pytest
 
 from okx_grid_async.simulator import SimAccount, max_in_window
 from okx_grid_async.simulator._faults import FaultKind, FaultPlan
-from okx_grid_async.simulator._limits import Arrival, ArrivalLog, SlidingWindowLimiter
+from okx_grid_async.simulator._limits import (
+    Arrival,
+    ArrivalLog,
+    PathLimits,
+    SlidingWindowLimiter,
+)
 from okx_grid_async.simulator._state import (
     SimError,
     SimExchange,
@@ -76,6 +81,20 @@ def test_limiter_accepted_times_never_exceed_the_rate_in_any_window() -> None:
     times = sorted(rng.uniform(0, 10) for _ in range(500))
     accepted = [t for t in times if limiter.try_acquire("k", t)]
     assert max_in_window(accepted, 2.0) == 20
+
+
+def test_path_limits_give_each_path_its_own_window_per_user() -> None:
+    limits = PathLimits((2, 1.0), {"/slow": (1, 2.0)})
+    assert (limits.limit("/slow"), limits.limit("/other")) == ((1, 2.0), (2, 1.0))
+    assert [limits.try_acquire("u", "/slow", 0.0) for _ in range(2)] == [True, False]
+    assert limits.try_acquire("v", "/slow", 0.0)  # another user's budget
+    assert [limits.try_acquire("u", "/a", 0.0) for _ in range(3)] == [True, True, False]
+    assert limits.try_acquire("u", "/b", 0.0)  # paths under the default are still apart
+    assert limits.try_acquire("u", "/a", 1.0)
+    assert not limits.try_acquire("u", "/slow", 1.9)
+    assert limits.try_acquire("u", "/slow", 2.0)
+    with pytest.raises(ValueError, match="max_rate"):
+        PathLimits((2, 1.0), {"/x": (0, 1.0)})
 
 
 @pytest.mark.parametrize(("max_rate", "period"), [(0, 1.0), (1, 0.0)])

@@ -4,7 +4,9 @@ OKX does not document whether its windows are fixed or sliding. The simulator
 takes the strict reading: a request is rejected when ``max_rate`` requests of
 the same (user, endpoint) were already *accepted* in the ``time_period``
 seconds before it arrived, wherever that window starts. A rejected request
-does not consume budget (okx-notes: a 50011 was not executed).
+does not consume budget (okx-notes: a 50011 was not executed). Each endpoint
+has its own limit (`PathLimits`): 20 per 2 s for the grid endpoints, 5 per
+2 s for the account configuration.
 
 Times are plain floats from one clock (``time.monotonic`` in the server) so
 tests can drive the limiter with a fake clock.
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Arrival", "ArrivalLog", "SlidingWindowLimiter", "max_in_window"]
+__all__ = ["Arrival", "ArrivalLog", "PathLimits", "SlidingWindowLimiter", "max_in_window"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,35 @@ class SlidingWindowLimiter:
     def reset(self) -> None:
         """Forget every accepted arrival."""
         self._accepted.clear()
+
+
+class PathLimits:
+    """A sliding window per (user, path), each path under its own limit.
+
+    Args:
+        default: ``(max_rate, time_period)`` for every path not in ``by_path``.
+        by_path: ``(max_rate, time_period)`` of the paths with a limit of their own.
+
+    Raises:
+        ValueError: If a limit is not a positive rate over a positive period.
+    """
+
+    __slots__ = ("_by_path", "default")
+
+    def __init__(
+        self, default: tuple[int, float], by_path: Mapping[str, tuple[int, float]]
+    ) -> None:
+        self.default = SlidingWindowLimiter(*default)
+        self._by_path = {path: SlidingWindowLimiter(*limit) for path, limit in by_path.items()}
+
+    def limit(self, path: str) -> tuple[int, float]:
+        """``(max_rate, time_period)`` of ``path``."""
+        limiter = self._by_path.get(path, self.default)
+        return limiter.max_rate, limiter.time_period
+
+    def try_acquire(self, user_id: str, path: str, now: float) -> bool:
+        """Accept (and count) ``user_id``'s arrival at ``path`` at ``now``, or refuse it."""
+        return self._by_path.get(path, self.default).try_acquire((user_id, path), now)
 
 
 def max_in_window(times: Sequence[float], window: float) -> int:

@@ -47,6 +47,9 @@ from typing import Final, Self, TextIO
 from aiohttp import web
 
 from okx_grid_async._constants import (
+    ACCOUNT_CONFIG_MAX_RATE,
+    ACCOUNT_CONFIG_PATH,
+    ACCOUNT_CONFIG_TIME_PERIOD,
     CONTRACT_GRID,
     GRID_CANCEL_CLOSE_ORDER_PATH,
     GRID_CLOSE_POSITION_PATH,
@@ -59,7 +62,16 @@ from okx_grid_async._constants import (
     PUBLIC_TIME_PATH,
 )
 from okx_grid_async.simulator._faults import EXECUTING_FAULTS, Fault, FaultKind, FaultPlan
-from okx_grid_async.simulator._limits import Arrival, ArrivalLog, SlidingWindowLimiter
+from okx_grid_async.simulator._limits import Arrival, ArrivalLog, PathLimits
+from okx_grid_async.simulator._params import (
+    Params,
+    algo_id_cursor,
+    json_object,
+    optional,
+    page_limit,
+    positive_decimal,
+    required,
+)
 from okx_grid_async.simulator._state import (
     DecimalLike,
     Direction,
@@ -68,11 +80,11 @@ from okx_grid_async.simulator._state import (
     SimError,
     SimExchange,
     SimGrid,
+    account_config_row,
     algo_order_row,
     param_empty,
     param_error,
     position_row,
-    to_decimal,
 )
 
 __all__ = [
@@ -91,8 +103,7 @@ DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - publ
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
 
-Params = Mapping[str, object]
-Rows = list[dict[str, str]]
+Rows = Sequence[Mapping[str, object]]
 
 # Each header OKX requires on a private request, and the code for its absence.
 _REQUIRED_HEADERS: Final = (
@@ -123,7 +134,12 @@ _HTML_500: Final = (
     b"</body>\r\n</html>\r\n"
 )
 _SHUTDOWN_TIMEOUT: Final = 1.0
-_MAX_LIMIT: Final = 100
+# The caller of a public endpoint: no key, no user.
+_NOBODY: Final = SimAccount(api_key="", secret_key="", passphrase="", user_id="")
+# OKX's own limits for the endpoints that do not follow the grid endpoints' rule.
+_PATH_LIMITS: Final[Mapping[str, tuple[int, float]]] = {
+    ACCOUNT_CONFIG_PATH: (ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +165,12 @@ class RecordedRequest:
     @property
     def demo(self) -> bool:
         """Whether the request asked for demo trading (``x-simulated-trading: 1``)."""
-        return self.headers.get("x-simulated-trading") == "1"
+        return _demo_requested(self.headers)
+
+
+def _demo_requested(headers: Mapping[str, str]) -> bool:
+    """Whether a request with ``headers`` is for demo trading (``x-simulated-trading: 1``)."""
+    return headers.get("x-simulated-trading") == "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +185,7 @@ class _Answer:
 class _Route:
     method: str
     private: bool
-    handler: Callable[[str, Params], Rows]
+    handler: Callable[[SimAccount, Params], Rows]
 
 
 def _envelope(status: int, code: str, msg: str = "", data: Rows | None = None) -> _Answer:
@@ -193,74 +214,6 @@ def _timestamp_ms(value: str) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-# -- request parameters -------------------------------------------------------
-
-
-def _optional(params: Params, name: str) -> str | None:
-    """A string parameter, ``None`` when missing or empty; 51000 if not a string."""
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise param_error(name)
-    return value
-
-
-def _required(params: Params, name: str) -> str:
-    """A string parameter that must be present: 50014 when missing or empty."""
-    value = _optional(params, name)
-    if value is None:
-        raise param_empty(name)
-    return value
-
-
-def _positive_decimal(params: Params, name: str) -> Decimal:
-    """A required positive number sent as a string (OKX's convention): 50014 / 51000."""
-    text = _required(params, name)
-    try:
-        value = to_decimal(text)
-    except ValueError:
-        raise param_error(name) from None
-    if value <= 0:
-        raise param_error(name)
-    return value
-
-
-def _algo_id_cursor(params: Params, name: str) -> int | None:
-    """An optional algoId used as a pagination cursor: 51000 unless all digits."""
-    text = _optional(params, name)
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise param_error(name)
-    return int(text)
-
-
-def _limit(params: Params) -> int:
-    """``limit``: 1 to 100, default 100; 51000 otherwise."""
-    text = _optional(params, "limit")
-    if text is None:
-        return _MAX_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_LIMIT:
-        raise param_error("limit")
-    return int(text)
-
-
-def _json_object(request: web.Request, body: bytes) -> Params:
-    """The JSON object of a POST body: 50006 wrong Content-Type, 50000 empty, 50002 not JSON."""
-    if request.content_type != "application/json":
-        raise SimError("50006", 'Invalid Content_Type, please use "application/json" format')
-    if not body.strip():
-        raise SimError("50000", "Body can not be empty")
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise SimError("50002", "Json data format error") from None
-    if not isinstance(value, dict):
-        raise SimError("50002", "Json data format error")
-    return value
-
-
 class GridSimulator:
     """An OKX look-alike for contract grids, served over real HTTP on ``host:port``.
 
@@ -270,8 +223,9 @@ class GridSimulator:
     Args:
         host: Interface to listen on.
         port: TCP port; 0 picks a free one (see `url`).
-        max_rate: Requests accepted per (user, endpoint) in any window of
-            ``time_period`` seconds (OKX: 20 per 2 s).
+        max_rate: Requests accepted per (user, grid endpoint) in any window
+            of ``time_period`` seconds (OKX: 20 per 2 s). The account
+            configuration keeps OKX's 5 per 2 s (see `rate_limit()`).
         time_period: The window, in seconds.
         enforce_limits: If false, nothing is rejected for rate, but every
             arrival is still logged.
@@ -319,7 +273,7 @@ class GridSimulator:
         self.clock_offset_ms = clock_offset_ms
         self.price_tick_interval = price_tick_interval
         self._clock = clock
-        self._limiter = SlidingWindowLimiter(max_rate, time_period)
+        self._limits = PathLimits((max_rate, time_period), _PATH_LIMITS)
         self._exchange = SimExchange(random.Random(seed), self.server_time_ms)  # noqa: S311
         self._arrivals = ArrivalLog(history_limit)
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
@@ -331,6 +285,7 @@ class GridSimulator:
             GRID_ORDERS_PENDING_PATH: _Route("GET", True, self._orders_pending),
             GRID_ORDERS_HISTORY_PATH: _Route("GET", True, self._orders_history),
             GRID_CANCEL_CLOSE_ORDER_PATH: _Route("POST", True, self._cancel_close_order),
+            ACCOUNT_CONFIG_PATH: _Route("GET", True, self._account_config),
         }
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -403,13 +358,21 @@ class GridSimulator:
 
     @property
     def max_rate(self) -> int:
-        """Requests accepted per (user, endpoint) in any window of `time_period`."""
-        return self._limiter.max_rate
+        """Requests accepted per (user, grid endpoint) in any window of `time_period`."""
+        return self._limits.default.max_rate
 
     @property
     def time_period(self) -> float:
-        """The rate-limit window, in seconds."""
-        return self._limiter.time_period
+        """The grid endpoints' rate-limit window, in seconds."""
+        return self._limits.default.time_period
+
+    def rate_limit(self, path: str) -> tuple[int, float]:
+        """``(max_rate, time_period)`` of the endpoint ``path``, per user.
+
+        `max_rate` per `time_period` for the grid endpoints; OKX's 5 per 2 s
+        for ``/api/v5/account/config``.
+        """
+        return self._limits.limit(path)
 
     def server_time_ms(self) -> int:
         """The simulator's clock in Unix ms: real time plus `clock_offset_ms`."""
@@ -423,16 +386,38 @@ class GridSimulator:
         secret_key: str | None = None,
         passphrase: str | None = None,
         user_id: str | None = None,
+        *,
+        label: str = "simulator",
+        demo: bool | None = None,
     ) -> SimAccount:
         """Register an API key; values left ``None`` are random.
 
         Give an existing ``user_id`` to add a second key of the same user:
-        both then share that user's rate-limit budget.
+        both then share that user's rate-limit budget. ``label`` is the key's
+        name in the account configuration. ``demo`` is the key's environment:
+        ``True`` demo trading, ``False`` live, each answering 50101 to a
+        request of the other kind; ``None`` takes both.
 
         Raises:
             ValueError: If ``api_key`` is already registered or a value is empty.
         """
-        return self._exchange.add_account(api_key, secret_key, passphrase, user_id)
+        return self._exchange.add_account(
+            api_key, secret_key, passphrase, user_id, label=label, demo=demo
+        )
+
+    def add_api_key(
+        self, user_id: str, *, label: str = "simulator", demo: bool | None = None
+    ) -> SimAccount:
+        """A new API key of the existing user ``user_id``, with random credentials.
+
+        Requests signed with any of a user's keys share that user's rate-limit
+        budgets, as at OKX, and see the same grids. ``label`` and ``demo`` as
+        in `add_account()`.
+
+        Raises:
+            ValueError: If ``user_id`` has no key yet (see `add_account()`).
+        """
+        return self._exchange.add_api_key(user_id, label=label, demo=demo)
 
     def add_grid(
         self,
@@ -575,29 +560,33 @@ class GridSimulator:
         self, request: web.Request, body: bytes, route: _Route, t: float
     ) -> tuple[str | None, _Answer | None]:
         """Authenticate, limit, apply faults and execute: the user and the answer (None: drop)."""
-        user_id: str | None = None
+        caller = _NOBODY
         if route.private:
             try:
-                user_id = self._authenticate(request, body).user_id
+                caller = self._authenticate(request, body)
             except SimError as err:
                 return None, _error_answer(err)
+        user_id = caller.user_id if route.private else None
         fault = self._faults.peek(request.path, private=route.private)
         if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
             self._faults.consume(fault)
             return user_id, self._rate_limited()
-        key = (user_id, request.path)
-        if user_id is not None and self.enforce_limits and not self._limiter.try_acquire(key, t):
+        if (
+            user_id is not None
+            and self.enforce_limits
+            and not self._limits.try_acquire(user_id, request.path, t)
+        ):
             return user_id, self._rate_limited()  # the fault waits for an accepted request
         if fault is not None:
             self._faults.consume(fault)
-        return user_id, await self._faulted_answer(request, body, route, user_id or "", fault)
+        return user_id, await self._faulted_answer(request, body, route, caller, fault)
 
     async def _faulted_answer(
         self,
         request: web.Request,
         body: bytes,
         route: _Route,
-        user_id: str,
+        caller: SimAccount,
         fault: Fault | None,
     ) -> _Answer | None:
         """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
@@ -605,7 +594,7 @@ class GridSimulator:
         APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
         """
         if fault is None:
-            return self._execute(request, body, route, user_id)
+            return self._execute(request, body, route, caller)
         if fault.delay and not await self._pause(fault.delay):
             return None  # closing: drop, never execute
         kind = fault.kind
@@ -613,7 +602,7 @@ class GridSimulator:
             return None
         if kind not in EXECUTING_FAULTS:
             return _FAILURES[kind]
-        answer = self._execute(request, body, route, user_id)
+        answer = self._execute(request, body, route, caller)
         if kind is FaultKind.MALFORMED_JSON:
             return _Answer(200, answer.body[: len(answer.body) // 2], "")
         if kind is FaultKind.APPLY_THEN_DROP:
@@ -639,12 +628,12 @@ class GridSimulator:
                 await self._closing.wait()
         return not self._closing.is_set()
 
-    def _execute(self, request: web.Request, body: bytes, route: _Route, user_id: str) -> _Answer:
+    def _execute(
+        self, request: web.Request, body: bytes, route: _Route, caller: SimAccount
+    ) -> _Answer:
         try:
-            params: Params = (
-                _json_object(request, body) if route.method == "POST" else request.query
-            )
-            return _envelope(200, "0", "", route.handler(user_id, params))
+            params: Params = json_object(request, body) if route.method == "POST" else request.query
+            return _envelope(200, "0", "", route.handler(caller, params))
         except SimError as err:
             return _error_answer(err)
 
@@ -657,9 +646,10 @@ class GridSimulator:
 
         Raises:
             SimError: 50103/50104/50106/50107 a header (key, passphrase, sign,
-                timestamp) missing or empty; 50111 unknown key; 50112
-                timestamp not ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50102 more than
-                30 s from the simulator's clock; 50105 wrong passphrase;
+                timestamp) missing or empty; 50111 unknown key; 50101 a demo
+                key without ``x-simulated-trading: 1``, or a live key with it;
+                50112 timestamp not ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50102 more
+                than 30 s from the simulator's clock; 50105 wrong passphrase;
                 50113 signature mismatch. The signature is checked over the
                 raw path and query and the raw body, exactly as received.
         """
@@ -670,6 +660,9 @@ class GridSimulator:
         account = self._exchange.account(headers["OK-ACCESS-KEY"])
         if account is None:
             raise SimError("50111", "Invalid OK-ACCESS-KEY")
+        # Checked with the key: OKX finds the key, but in the other environment.
+        if account.demo is not None and account.demo != _demo_requested(headers):
+            raise SimError("50101", "APIKey does not match current environment.")
         timestamp = headers["OK-ACCESS-TIMESTAMP"]
         skew_ms = abs(_timestamp_ms(timestamp) - self.server_time_ms())
         if skew_ms > MAX_TIMESTAMP_SKEW * 1000:
@@ -689,20 +682,25 @@ class GridSimulator:
             await asyncio.sleep(interval)
             self._exchange.walk_prices()
 
-    # -- endpoints: (user_id, params) -> data rows, or SimError ---------------
+    # -- endpoints: (caller, params) -> data rows, or SimError ----------------
 
-    def _public_time(self, user_id: str, params: Params) -> Rows:
+    def _public_time(self, caller: SimAccount, params: Params) -> Rows:
         return [{"ts": str(self.server_time_ms())}]
 
-    def _positions(self, user_id: str, params: Params) -> Rows:
-        algo_ord_type = _required(params, "algoOrdType")
-        algo_id = _required(params, "algoId")
+    def _account_config(self, caller: SimAccount, params: Params) -> Rows:
+        return [account_config_row(caller)]
+
+    def _positions(self, caller: SimAccount, params: Params) -> Rows:
+        user_id = caller.user_id
+        algo_ord_type = required(params, "algoOrdType")
+        algo_id = required(params, "algoId")
         if algo_ord_type != CONTRACT_GRID:
             raise param_error("algoOrdType")
         return [position_row(self._exchange.owned_grid(user_id, algo_id))]
 
-    def _close_position(self, user_id: str, params: Params) -> Rows:
-        algo_id = _required(params, "algoId")
+    def _close_position(self, caller: SimAccount, params: Params) -> Rows:
+        user_id = caller.user_id
+        algo_id = required(params, "algoId")
         mkt_close = params.get("mktClose")
         if mkt_close is None:
             raise param_empty("mktClose")
@@ -712,40 +710,41 @@ class GridSimulator:
             grid = self._exchange.market_close(user_id, algo_id)
             ord_id = ""
         else:
-            sz = _positive_decimal(params, "sz")
-            px = _positive_decimal(params, "px")
+            sz = positive_decimal(params, "sz")
+            px = positive_decimal(params, "px")
             ord_id = self._exchange.place_close_order(user_id, algo_id, sz, px).ord_id
             grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
-    def _cancel_close_order(self, user_id: str, params: Params) -> Rows:
-        algo_id = _required(params, "algoId")
-        ord_id = _required(params, "ordId")
+    def _cancel_close_order(self, caller: SimAccount, params: Params) -> Rows:
+        user_id = caller.user_id
+        algo_id = required(params, "algoId")
+        ord_id = required(params, "ordId")
         self._exchange.cancel_close_order(user_id, algo_id, ord_id)
         grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
-    def _orders_pending(self, user_id: str, params: Params) -> Rows:
-        return self._list_grids(user_id, params, history=False)
+    def _orders_pending(self, caller: SimAccount, params: Params) -> Rows:
+        return self._list_grids(caller.user_id, params, history=False)
 
-    def _orders_history(self, user_id: str, params: Params) -> Rows:
-        return self._list_grids(user_id, params, history=True)
+    def _orders_history(self, caller: SimAccount, params: Params) -> Rows:
+        return self._list_grids(caller.user_id, params, history=True)
 
     def _list_grids(self, user_id: str, params: Params, *, history: bool) -> Rows:
-        algo_ord_type = _required(params, "algoOrdType")
+        algo_ord_type = required(params, "algoOrdType")
         if algo_ord_type not in ("grid", CONTRACT_GRID, "moon_grid"):
             raise param_error("algoOrdType")
-        limit = _limit(params)
-        after = _algo_id_cursor(params, "after")
-        before = _algo_id_cursor(params, "before")
+        limit = page_limit(params)
+        after = algo_id_cursor(params, "after")
+        before = algo_id_cursor(params, "before")
         if algo_ord_type != CONTRACT_GRID:
             return []  # the simulator only has contract grids
         grids = self._exchange.list_grids(
             user_id,
             history=history,
-            algo_id=_optional(params, "algoId"),
-            inst_id=_optional(params, "instId"),
-            inst_type=_optional(params, "instType"),
+            algo_id=optional(params, "algoId"),
+            inst_id=optional(params, "instId"),
+            inst_type=optional(params, "instType"),
             after=after,
             before=before,
             limit=limit,

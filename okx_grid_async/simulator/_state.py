@@ -38,6 +38,7 @@ __all__ = [
     "SimError",
     "SimExchange",
     "SimGrid",
+    "account_config_row",
     "algo_order_row",
     "fmt",
     "param_empty",
@@ -110,12 +111,21 @@ class SimAccount:
     """An API key of a simulated user. Several keys may share one ``user_id`` (and its budget).
 
     The secret key and passphrase are left out of ``repr`` so they never reach logs.
+
+    Attributes:
+        label: The key's name, as ``GET /api/v5/account/config`` answers it.
+        demo: The key's environment: ``True`` a demo-trading key, taken only
+            with ``x-simulated-trading: 1``; ``False`` a live key, taken only
+            without it; ``None`` (the default) taken in both, which OKX never
+            does but which lets one key serve both kinds of test.
     """
 
     api_key: str
     secret_key: str = field(repr=False)
     passphrase: str = field(repr=False)
     user_id: str
+    label: str = "simulator"
+    demo: bool | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -257,6 +267,42 @@ def algo_order_row(grid: SimGrid) -> dict[str, str]:
     }
 
 
+def account_config_row(account: SimAccount) -> dict[str, object]:
+    """The row of ``GET /api/v5/account/config`` for the key ``account``.
+
+    A main account (``mainUid`` is ``uid``) in single-currency margin mode
+    (``acctLv`` 2), with the key's ``label`` and trade permission. Numbers and
+    codes are strings as OKX sends them; its flags and lists keep their JSON
+    types, so a decoder meets OKX's mix.
+    """
+    return {
+        "acctLv": "2",
+        "autoLoan": False,
+        "ctIsoMode": "automatic",
+        "enableSpotBorrow": False,
+        "greeksType": "PA",
+        "ip": "",
+        "kycLv": "2",
+        "label": account.label,
+        "level": "Lv1",
+        "levelTmp": "",
+        "liquidationGear": "-1",
+        "mainUid": account.user_id,
+        "mgnIsoMode": "automatic",
+        "opAuth": "0",
+        "perm": "read_only,trade",
+        "posMode": "long_short_mode",
+        "roleType": "0",
+        "spotBorrowAutoRepay": False,
+        "spotOffsetType": "",
+        "spotRoleType": "0",
+        "spotTraderInsts": [],
+        "traderInsts": [],
+        "type": "0",
+        "uid": account.user_id,
+    }
+
+
 class SimExchange:
     """Accounts and grids, and the rules of the grid endpoints.
 
@@ -286,6 +332,9 @@ class SimExchange:
         secret_key: str | None = None,
         passphrase: str | None = None,
         user_id: str | None = None,
+        *,
+        label: str = "simulator",
+        demo: bool | None = None,
     ) -> SimAccount:
         """Register an API key; each value left as ``None`` is generated at random.
 
@@ -297,6 +346,8 @@ class SimExchange:
             secret_key=secrets.token_hex(16).upper() if secret_key is None else secret_key,
             passphrase=secrets.token_urlsafe(12) if passphrase is None else passphrase,
             user_id=str(10**14 + secrets.randbelow(9 * 10**14)) if user_id is None else user_id,
+            label=label,
+            demo=demo,
         )
         if not all((account.api_key, account.secret_key, account.passphrase, account.user_id)):
             raise ValueError("api_key, secret_key, passphrase and user_id must not be empty")
@@ -304,6 +355,18 @@ class SimExchange:
             raise ValueError(f"api_key {account.api_key!r} is already registered")
         self._accounts[account.api_key] = account
         return account
+
+    def add_api_key(
+        self, user_id: str, *, label: str = "simulator", demo: bool | None = None
+    ) -> SimAccount:
+        """Register a new API key, random credentials, of the existing user ``user_id``.
+
+        Raises:
+            ValueError: If no key of ``user_id`` is registered yet.
+        """
+        if not self.has_user(user_id):
+            raise ValueError(f"unknown user_id {user_id!r}: add_account first")
+        return self.add_account(user_id=user_id, label=label, demo=demo)
 
     def account(self, api_key: str) -> SimAccount | None:
         """The account of ``api_key``, or ``None`` if the key is unknown."""
