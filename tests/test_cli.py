@@ -41,6 +41,7 @@ from okx_grid_async._cli import (
     exit_code_for,
 )
 from okx_grid_async._constants import (
+    ACCOUNT_CONFIG_PATH,
     GRID_CLOSE_POSITION_PATH,
     GRID_MAX_RATE,
     GRID_ORDERS_PENDING_PATH,
@@ -494,4 +495,5 @@ async def test_unreachable_redis_exits_5_before_any_grid_request(
     assert run.code == EXIT_NETWORK
     assert "redis" in run.err.lower()
     assert "hunter2" not in run.err + run.out
-    assert sim.arrivals(account.user_id) == []
+    # Reading the key's User ID (account/config, paced in process) is all that was sent.
+    assert [a.path for a in sim.arrivals(account.user_id)] == [ACCOUNT_CONFIG_PATH]

@@ -191,7 +191,15 @@ async def _exercise(secret: str, passphrase: str) -> list[str]:
                     await call
                 seen += [repr(info.value), str(info.value), repr(info.value.args)]
         wrong = Credentials(acct.api_key, secret + "x", passphrase + "x")
-        async with GridClient(wrong, base_url=sim.url, rate_limiter=LocalRateLimiter()) as bad:
+        bad = GridClient(wrong, base_url=sim.url, rate_limiter=LocalRateLimiter())
+        # Opening reads the key's User ID, signed: the wrong passphrase fails there.
+        with pytest.raises(AuthenticationError) as auth:
+            async with bad:
+                pass
+        seen += [repr(auth.value), str(auth.value), repr(bad)]
+        async with GridClient(
+            wrong, base_url=sim.url, user_id=acct.user_id, rate_limiter=LocalRateLimiter()
+        ) as bad:
             with pytest.raises(AuthenticationError) as auth:
                 await bad.get_positions(grid.algo_id)
             seen += [repr(auth.value), str(auth.value), repr(bad)]
