@@ -252,6 +252,7 @@ RETRY_TABLE_ROWS: Final[dict[str, OKXError]] = {
     "TransportError sent=True": TransportError("reset", sent=True),
     "HTTPStatusError 5xx": HTTPStatusError(502, "<html>"),
     "HTTPStatusError 4xx": HTTPStatusError(403, "<html>"),
+    "HTTPStatusError 3xx": HTTPStatusError(307, "redirect"),
     "MalformedResponseError": MalformedResponseError("not JSON", 200, "{"),
     "AuthenticationError (other 501xx)": AuthenticationError("50113", "", 401),
     "ParameterError 50014, 51000": ParameterError("51000", "", 400),
