@@ -54,6 +54,7 @@ from okx_grid_async.simulator import (
     FaultKind,
     GridSimulator,
     SimAccount,
+    max_in_window,
 )
 
 RUN_TIMEOUT = 30.0
@@ -350,6 +351,36 @@ async def test_sweep_pending_discovers_every_pending_grid(
     assert [g["algo_id"] for g in doc["grids"]] == pending
     assert (doc["with_position"], doc["failed"]) == (len(pending), 0)
     assert len(sim.arrivals(account.user_id, GRID_ORDERS_PENDING_PATH)) == 1
+
+
+async def test_sweep_far_above_the_budget_queues_and_fails_nothing(
+    cli: Cli, sim: GridSimulator, account: SimAccount
+) -> None:
+    """60 grids at concurrency 300 queue 4 s at 20 per 2 s: past a 1 s --timeout, no failure."""
+    sim.add_demo_grids(account.user_id, 60)
+    run = await cli("sweep", "--pending", "--concurrency", "300", "--timeout", "1", "--json")
+    assert run.code == EXIT_OK, run.err
+    doc = run.json()
+    assert doc["failed"] == 0
+    arrivals = sim.arrivals(account.user_id, GRID_POSITIONS_PATH)
+    assert len(arrivals) == len(doc["grids"]) > 40
+    assert [a.code for a in arrivals].count("50011") == 0
+    assert max_in_window([a.t for a in arrivals], 2.0) <= GRID_MAX_RATE
+
+
+async def test_a_wait_past_wait_timeout_exits_5_and_sends_nothing(
+    cli: Cli, sim: GridSimulator, account: SimAccount
+) -> None:
+    grids = sim.add_demo_grids(account.user_id, 30)
+    ids = [g.algo_id for g in grids[:25]]
+    # 25 reads, 20 per 2 s: the last five would wait 2 s; they give up at once instead.
+    run = await cli("sweep", *ids, "--wait-timeout", "0.5", "--json")
+    assert run.code == EXIT_SOME_FAILED, run.err
+    doc = run.json()
+    failed = [g for g in doc["grids"] if g["error"] is not None]
+    assert len(failed) == 5
+    assert all("nothing was sent" in g["error"]["message"] for g in failed)
+    assert len(sim.arrivals(account.user_id, GRID_POSITIONS_PATH)) == 20
 
 
 # ---------------------------------------------------------------- demo, simulate, help
