@@ -26,6 +26,12 @@ GRID_MAX_RATE: Final = 20
 GRID_TIME_PERIOD: Final = 2.0
 # Seconds added to the window so that network jitter cannot squeeze 21 arrivals into 2 s.
 DEFAULT_SAFETY_MARGIN: Final = 0.05
+# The arrival model (docs/rate-limiting.md): a slot counts its request as arrived the
+# shortest recent round trip before its answer, from round trips on reused
+# connections measured in the last ARRIVAL_SAMPLE_WINDOW seconds, once there are at
+# least ARRIVAL_MIN_SAMPLES of them.
+ARRIVAL_SAMPLE_WINDOW: Final = 60.0
+ARRIVAL_MIN_SAMPLES: Final = 3
 # Public /time: 10 requests per 2 s per IP.
 PUBLIC_TIME_MAX_RATE: Final = 10
 PUBLIC_TIME_PERIOD: Final = 2.0

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import math
 import threading
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Awaitable
 from types import TracebackType
@@ -61,7 +63,14 @@ class LimiterStats(msgspec.Struct, kw_only=True):
 
 
 class Slot(Protocol):
-    """A hold on one rate-limit slot: ``async with limiter.slot(...):``."""
+    """A hold on one rate-limit slot: ``async with limiter.slot(...):``.
+
+    A slot may also have ``arrived(ago: float)``, which `GridClient` calls just
+    before exiting: the request reached OKX at the latest ``ago`` seconds before
+    the release (``ago`` < 0: it may still arrive until ``-ago`` seconds after).
+    A slot without it counts its request as arriving at the release, which is
+    sound but uses less of the budget when OKX is far away.
+    """
 
     def __aenter__(self) -> Awaitable[None]: ...
 
@@ -153,20 +162,20 @@ def _released() -> Awaitable[None]:
 
 
 class _Window:
-    """One (user, endpoint) budget: answer times of finished requests, the count in
-    flight, and the FIFO queue of waiters, all behind one thread lock.
+    """One (user, endpoint) budget: the arrived-by times of finished requests, the
+    count in flight, and the FIFO queue of waiters, all behind one thread lock.
 
-    ``done`` holds answer times oldest first (they are read under the lock from a
-    monotonic clock, so appending keeps it sorted) and, with ``in_flight``, never
-    more than ``max_rate`` entries: the oldest slot is ``done[0]``, and taking it
-    is a ``popleft``, O(1) whatever the rate.
+    ``done`` is a heap of arrived-by times (a request's answer time less the credit
+    its round trip earns, see `Slot.arrived`, so not in release order) and, with
+    ``in_flight``, never more than ``max_rate`` entries: the oldest slot is
+    ``done[0]``, and taking it is a ``heappop``, O(log n) whatever the rate.
     """
 
     __slots__ = ("blocked_until", "done", "in_flight", "lock", "max_rate", "stats", "waiters")
 
     def __init__(self, max_rate: int) -> None:
         self.max_rate = max_rate
-        self.done: deque[float] = deque()
+        self.done: list[float] = []
         self.in_flight = 0
         self.blocked_until = -math.inf
         self.stats = LimiterStats()
@@ -197,14 +206,14 @@ class _Window:
         if index < free:
             base = now
         elif index - free < len(self.done):
-            base = max(now, self.done[index - free] + span)
+            base = max(now, heapq.nsmallest(index - free + 1, self.done)[-1] + span)
         else:
             base = now + span
         return max(base, self.blocked_until) + rounds * span
 
     def take(self) -> None:
         if len(self.done) + self.in_flight >= self.max_rate:
-            self.done.popleft()
+            heapq.heappop(self.done)
         self.in_flight += 1
 
     def wake_head(self) -> None:
@@ -322,8 +331,13 @@ class LocalRateLimiter:
                     if me.future.done():
                         me.future = loop.create_future()
                 if ready < math.inf:
-                    # The head sleeps to its time: a finite ready time never moves earlier.
-                    await clock.sleep(ready - now)
+                    # The head sleeps to its time, unless a release makes it earlier (a
+                    # request credited with an early arrival) and wakes it first.
+                    sleeper = asyncio.ensure_future(clock.sleep(ready - now))
+                    try:
+                        await asyncio.wait((sleeper, me.future), return_when=FIRST_COMPLETED)
+                    finally:
+                        sleeper.cancel()
                     continue
                 # Wait to be woken: by becoming the head, or by an answer freeing a slot.
                 timer = None
@@ -343,10 +357,10 @@ class LocalRateLimiter:
                     window.wake_head()
             raise
 
-    def _release(self, window: _Window) -> None:
+    def _release(self, window: _Window, ago: float) -> None:
         with window.lock:
             window.in_flight -= 1
-            window.done.append(self._clock.monotonic())
+            heapq.heappush(window.done, self._clock.monotonic() - ago)
             window.wake_head()
 
     async def penalize(self, user_key: str, endpoint: str) -> None:
@@ -374,7 +388,7 @@ class LocalRateLimiter:
 class _Slot:
     """One request's hold on a slot (a class, not a generator: it is on every request's path)."""
 
-    __slots__ = ("_endpoint", "_limiter", "_wait_timeout", "_window")
+    __slots__ = ("_ago", "_endpoint", "_limiter", "_wait_timeout", "_window")
 
     def __init__(
         self,
@@ -387,6 +401,11 @@ class _Slot:
         self._window = window
         self._endpoint = endpoint
         self._wait_timeout = wait_timeout
+        self._ago = 0.0
+
+    def arrived(self, ago: float) -> None:
+        """The request reached OKX at the latest ``ago`` seconds before the release."""
+        self._ago = ago
 
     async def __aenter__(self) -> None:
         limiter, window = self._limiter, self._window
@@ -406,7 +425,7 @@ class _Slot:
         /,
     ) -> Awaitable[None]:
         # Released at once, so the awaitable handed back is already done.
-        self._limiter._release(self._window)
+        self._limiter._release(self._window, self._ago)
         return _released()
 
 

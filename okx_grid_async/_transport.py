@@ -59,6 +59,7 @@ from ._errors import (
 from ._limiter import LocalRateLimiter, RateLimiter, Slot
 from ._models import ResultParser, server_time_parser, uid_parser
 from ._retry import Decision, backoff_delay, decide
+from ._round_trips import RoundTrips
 
 __all__ = ["Transport", "forget_shared_state", "validate_base_url"]
 
@@ -253,6 +254,9 @@ class Transport:
             self._server_clock = _ServerClock()
         # The shortest round trip seen: a POST granted with less deadline left is not sent.
         self.min_round_trip = math.inf
+        self._round_trips = RoundTrips()
+        # The connections (their aiohttp protocols) that have carried a request already.
+        self._connections: weakref.WeakSet[object] = weakref.WeakSet()
         self._releases: set[asyncio.Future[bool | None]] = set()
         self._fixed_headers: dict[str, str] = {
             "OK-ACCESS-KEY": credentials.api_key,
@@ -348,7 +352,7 @@ class Transport:
                 with deadline:
                     sent = clock.time()
                     started = clock.monotonic()
-                    raw, status = await self._send(
+                    raw, status, _ = await self._send(
                         "GET", self.base_url + PUBLIC_TIME_PATH, None, None
                     )
                     round_trip = clock.monotonic() - started
@@ -439,6 +443,9 @@ class Transport:
             slot = limiter.slot(user_key, path, wait_timeout=bound)
             await slot.__aenter__()  # the queue: no deadline runs here
             failure: OKXError | None = None
+            # When the request reached OKX at the latest, in seconds before the release
+            # (negative: it may still arrive after it). See _round_trips.
+            ago = 0.0
             try:
                 if method != "GET" and deadline.left < self.min_round_trip:
                     raise NotSentError(
@@ -451,10 +458,11 @@ class Transport:
                     with deadline:
                         headers = self._sign(method, request_path, body)
                         started = self._clock.monotonic()
-                        raw, status = await self._send(method, url, headers, body or None)
-                        self.min_round_trip = min(
-                            self.min_round_trip, self._clock.monotonic() - started
-                        )
+                        # Abandoned in flight, its bytes may still reach OKX: for as
+                        # long as a connection may take to open, then it is counted.
+                        ago = -self._connect_timeout
+                        raw, status, reused = await self._send(method, url, headers, body or None)
+                        ago = self._credit(started, reused)
                 except _ExpiredError:
                     if method != "GET":
                         raise OutcomeUnknownError(
@@ -466,8 +474,12 @@ class Transport:
                         f"{method} {path}: deadline of {budget} s exceeded"
                     ) from None
                 except OKXError as error:  # the network, a redirect, a body past the cap
+                    ago = 0.0
                     failure = error
             finally:
+                arrived = getattr(slot, "arrived", None)
+                if arrived is not None:
+                    arrived(ago)
                 await self._release(slot)
             if failure is None:
                 try:
@@ -486,6 +498,17 @@ class Transport:
                 raise DeadlineExceededError(
                     f"{method} {path}: deadline of {budget} s exceeded"
                 ) from None
+
+    def _credit(self, started: float, reused: bool) -> float:
+        """Record an exchange's round trip; the seconds its slot may count it as arrived early.
+
+        That is the shortest recent round trip on a reused connection (never more
+        than this one's): see `RoundTrips`.
+        """
+        now = self._clock.monotonic()
+        round_trip = now - started
+        self.min_round_trip = min(self.min_round_trip, round_trip)
+        return self._round_trips.credit(now, round_trip, reused=reused)
 
     async def _release(self, slot: Slot) -> None:
         """Release a slot, shielded: a cancelled caller does not cut a release short."""
@@ -542,8 +565,10 @@ class Transport:
         url: URL | str,
         headers: Mapping[str, str] | None,
         body: str | None,
-    ) -> tuple[bytes, int]:
-        """One HTTP exchange; network faults become TransportError with ``sent`` set.
+    ) -> tuple[bytes, int, bool]:
+        """One HTTP exchange: the body, the status, and whether the connection was reused.
+
+        Network faults become TransportError with ``sent`` set.
 
         Redirects are never followed (they would carry the signed request to
         another host, outside the limiter) and error statuses never raise inside
@@ -562,6 +587,11 @@ class Transport:
                 raise_for_status=False,
             ) as response:
                 status = response.status
+                connection = response.connection
+                protocol = connection.protocol if connection is not None else None
+                reused = protocol is not None and protocol in self._connections
+                if protocol is not None and not reused:
+                    self._connections.add(protocol)
                 if 300 <= status < 400:
                     raise HTTPStatusError(
                         status, f"redirect to {response.headers.get('Location')!r}"
@@ -574,7 +604,7 @@ class Transport:
         else:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s %s -> HTTP %d (%d bytes)", method, _path(url), status, len(raw))
-            return raw, status
+            return raw, status, reused
         raise error  # outside the except clause, so the aiohttp exception is not its context
 
     def __repr__(self) -> str:
