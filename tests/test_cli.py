@@ -279,6 +279,9 @@ async def test_bad_arguments_exit_2_and_send_nothing(cli: Cli, account: SimAccou
         ["close", "1", "--sz", "0", "--px", "100"],
         ["close", "1", "--sz", "nan", "--px", "100"],
         ["close", "1", "--sz", "1", "--px", account.passphrase],
+        ["close", "1", "--sz", "1", "--px", "1e999999999"],  # not 10**9 digits sent
+        ["close", "1", "--sz", "1_000", "--px", "100"],
+        ["close", "1", "--sz", "1", "--px", "\uff11\uff10\uff10"],  # full-width digits
         ["sweep"],
         ["sweep", "1", "--pending"],
         ["sweep", "--pending", "--concurrency", "0"],

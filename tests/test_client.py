@@ -263,6 +263,30 @@ BAD_CALLS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ),
     (
         "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": 1, "px": "1e1000000"},
+        InvalidArgumentError,
+        "px must be a decimal number written with ASCII digits",
+    ),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": "1_000", "px": 1},
+        InvalidArgumentError,
+        "sz must be a decimal number",
+    ),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": 1, "px": "\uff12\uff19\uff10\uff10\uff10"},
+        InvalidArgumentError,
+        "px must be a decimal number",
+    ),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": 1, "px": Decimal("1E+999999999")},
+        InvalidArgumentError,
+        "px must be < 1E\\+15",
+    ),
+    (
+        "close_position",
         {"algo_id": GOOD, "mkt_close": True, "sz": 1},
         InvalidArgumentError,
         "mkt_close=True",
