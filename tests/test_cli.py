@@ -312,6 +312,26 @@ async def test_missing_credentials_are_named_and_nothing_is_sent(cli: Cli) -> No
     assert cli.sim.requests == []
 
 
+async def test_a_credential_with_a_line_ending_exits_2_naming_it_and_sends_nothing(
+    cli: Cli, account: SimAccount
+) -> None:
+    # A .env file with CRLF line endings leaves a CR at the end of every value.
+    env = dict(cli.env, OKX_PASSPHRASE=account.passphrase + "\r")
+    as_text, as_json = await asyncio.gather(
+        cli.run("--base-url", cli.sim.url, "positions", "1", env=env),
+        cli.run("--base-url", cli.sim.url, "positions", "1", "--json", env=env),
+    )
+    for run in (as_text, as_json):
+        assert run.code == EXIT_USAGE, run
+        [line] = run.err.splitlines()
+        assert line.startswith("okx-grid: error: OKX_PASSPHRASE contains a control character (CR)")
+        assert "Traceback" not in run.err
+    assert as_text.out == ""
+    error = as_json.json()["error"]
+    assert error["message"].startswith("OKX_PASSPHRASE contains a control character (CR)")
+    assert cli.sim.requests == []
+
+
 # ---------------------------------------------------------------- sweep
 
 
