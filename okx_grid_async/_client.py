@@ -316,7 +316,8 @@ class GridClient:
             InvalidArgumentError: a page_size outside 1..100.
             OKXAPIError: an OKX code, once retries are spent.
             DeadlineExceededError: a page's deadline ran out.
-            MalformedResponseError: an unreadable page, or a cursor that does not advance.
+            MalformedResponseError: an unreadable page, or a page whose ``after`` cursor
+                was followed before (the pages would repeat for ever).
         """
         check_bool(history, "history")
         if isinstance(page_size, bool) or not isinstance(page_size, int):
@@ -327,6 +328,9 @@ class GridClient:
         params: dict[str, str] = {"algoOrdType": CONTRACT_GRID, "limit": str(page_size)}
         if inst_id is not None:
             params["instId"] = inst_id
+        # Every cursor used so far: one that comes back, at once or after a cycle
+        # (A, B, A, ...), would make the pages repeat for ever.
+        cursors: set[str] = set()
         while True:
             rows = await self._transport.request(
                 "GET", path, params, grid_order_parser, timeout=timeout
@@ -336,10 +340,11 @@ class GridClient:
             if len(rows) < page_size:
                 return
             cursor = rows[-1].algo_id
-            if params.get("after") == cursor:
+            if cursor in cursors:
                 raise MalformedResponseError(
-                    f"pagination did not advance past algoId {cursor}", 200, ""
+                    f"pagination came back to algoId {cursor}, a cursor already followed", 200, ""
                 )
+            cursors.add(cursor)
             params["after"] = cursor
 
     def sweep_positions(
