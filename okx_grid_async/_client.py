@@ -43,6 +43,7 @@ from ._validation import (
     check_bool,
     check_id,
     check_positive_decimal,
+    check_seconds,
     wire_decimal,
 )
 
@@ -84,7 +85,8 @@ class GridClient:
         max_attempts: attempts per call, the first included.
 
     Raises:
-        ValueError: a bad base_url, timeout, max_attempts or user_id.
+        ValueError: a bad base_url, max_attempts or user_id; a timeout or
+            connect_timeout that is not a finite number of seconds > 0.
         TypeError: credentials that are not Credentials, or a non-bool demo.
     """
 
@@ -107,8 +109,8 @@ class GridClient:
         check_bool(demo, "demo")
         if user_id is not None:
             check_id(user_id, "user_id")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        check_seconds(timeout, "timeout")
+        check_seconds(connect_timeout, "connect_timeout")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, not {max_attempts!r}")
         self._transport = Transport(

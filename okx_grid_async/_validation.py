@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 from decimal import Decimal
 from typing import Final
@@ -13,6 +15,7 @@ __all__ = [
     "check_bool",
     "check_id",
     "check_positive_decimal",
+    "check_seconds",
     "wire_decimal",
 ]
 
@@ -58,6 +61,26 @@ def check_bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
     return value
+
+
+def check_seconds(value: object, name: str) -> float:
+    """``value`` as a float, if it is a finite number of seconds > 0 (an int or a float).
+
+    A setting of the client, such as ``timeout`` or ``connect_timeout``.
+
+    Raises:
+        ValueError: for anything else: a bool, a str, ``nan``, ``inf``, 0 or less.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int too large for a float
+            seconds = float(value)
+            if 0 < seconds < math.inf:
+                return seconds
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        shown = _shown(value)  # neither a huge int nor a long str in full
+    else:
+        shown = repr(value)[:_SHOWN]
+    raise ValueError(f"{name} must be a finite number of seconds > 0, not {shown}")
 
 
 def check_positive_decimal(value: object, name: str) -> Decimal:
