@@ -518,3 +518,32 @@ async def test_unreachable_redis_exits_5_before_any_grid_request(
     assert "redis" in run.err.lower()
     assert "hunter2" not in run.err + run.out
     assert sim.arrivals(account.user_id) == []
+
+
+async def test_the_redis_url_can_come_from_the_environment_and_the_option_wins(
+    cli: Cli, sim: GridSimulator, account: SimAccount, redis_url: str, closed_port: int
+) -> None:
+    import redis.asyncio as aioredis
+
+    grid = sim.add_grid(account.user_id)
+    # No --redis-url on the command line: the password stays out of `ps`.
+    env = dict(cli.env, OKX_GRID_REDIS_URL=redis_url)
+    shared = await cli.run(
+        "--base-url", sim.url, "--user-id", account.user_id, "sweep", grid.algo_id, env=env
+    )
+    assert shared.code == EXIT_OK, shared.err
+    client = aioredis.from_url(redis_url)
+    try:
+        assert await client.keys(f"okx-grid:{{{account.user_id}}}:*")
+    finally:
+        await client.aclose()
+
+    down = dict(cli.env, OKX_GRID_REDIS_URL=f"redis://:hunter2@127.0.0.1:{closed_port}/0")
+    unreachable = await cli.run("--base-url", sim.url, "positions", grid.algo_id, env=down)
+    assert unreachable.code == EXIT_NETWORK
+    assert "redis" in unreachable.err.lower()
+    assert "hunter2" not in unreachable.err + unreachable.out
+    option_wins = await cli.run(
+        "--base-url", sim.url, "--redis-url", redis_url, "positions", grid.algo_id, env=down
+    )
+    assert option_wins.code == EXIT_OK, option_wins.err
