@@ -36,7 +36,7 @@ from ._models import (
     grid_order_parser,
     position_parser,
 )
-from ._sweep import AlgoIds, SweepResult, sweep
+from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
 from ._transport import Transport
 from ._validation import (
     InvalidArgumentError,
@@ -126,6 +126,7 @@ class GridClient:
             max_attempts=max_attempts,
         )
         self._state: Literal["new", "open", "closed"] = "new"
+        self._sweeps = SweepRegistry()
 
     # ------------------------------------------------------------ life cycle
 
@@ -147,9 +148,16 @@ class GridClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session this client opened (a borrowed one is left open)."""
+        """Stop this client's sweeps, then close its session (a borrowed one is left open).
+
+        A sweep still running, or suspended after a ``break``, has its requests
+        cancelled and its workers awaited; its next result raises ``RuntimeError``.
+        """
         self._state = "closed"
-        await self._transport.close()
+        try:
+            await self._sweeps.aclose()
+        finally:
+            await self._transport.close()
 
     @property
     def base_url(self) -> str:
@@ -365,14 +373,16 @@ class GridClient:
         does not grow with the number of ids. Cancelling, or closing the
         generator (``async with contextlib.aclosing(client.sweep_positions(ids)) as
         results:``), cancels the requests in flight at once; a plain ``break``
-        does so when the event loop finalises the generator, a moment later.
+        does so only once the generator is no longer referenced and the event
+        loop finalises it. Closing the client stops its sweeps in any case: their
+        requests are cancelled, and a sweep read after that raises ``RuntimeError``.
         Pacing is the rate limiter's: concurrency above the budget only queues.
         """
 
         async def fetch(algo_id: str) -> list[GridPosition]:
             return await self.get_positions(algo_id, timeout=timeout)
 
-        return sweep(algo_ids, fetch, concurrency)
+        return sweep(algo_ids, fetch, concurrency, self._sweeps)
 
     def __repr__(self) -> str:
         return f"GridClient({self._transport!r}, state={self._state!r})"
