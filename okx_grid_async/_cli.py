@@ -115,6 +115,8 @@ _EXIT_FOR_ERROR: Final[Sequence[tuple[type[OKXError], int]]] = (
 )
 
 _CREDENTIAL_VARS: Final = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+# --redis-url's default: a URL given in the environment keeps its password out of `ps`.
+_REDIS_URL_VAR: Final = "OKX_GRID_REDIS_URL"
 # Values of these variables are replaced by "***" in everything okx-grid writes.
 _SECRET_VARS: Final = ("OKX_SECRET_KEY", "OKX_PASSPHRASE")
 # Shorter values would blank out ordinary text; no real secret or passphrase is this short.
@@ -439,7 +441,8 @@ def _with_client(
     try:
         # A Redis limiter shares the user's budget with other processes and hosts;
         # without one, only with this process (the default limiter).
-        limiter = RedisRateLimiter(args.redis_url) if args.redis_url else None
+        redis_url = args.redis_url or os.environ.get(_REDIS_URL_VAR)
+        limiter = RedisRateLimiter(redis_url) if redis_url else None
         client = GridClient(
             credentials,
             base_url=args.base_url or GLOBAL_URL,
@@ -823,7 +826,9 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: object) ->
         metavar="URL",
         default=default,
         help="share the user's rate budget with other processes and hosts through this "
-        "Redis (redis://host:port/db; needs okx-grid-async[redis]); default: this process",
+        "Redis (redis://[:password@]host:port/db; needs okx-grid-async[redis]); default: "
+        f"${_REDIS_URL_VAR}, which keeps a password out of the process list, else none "
+        "(this process only)",
     )
 
 

@@ -36,13 +36,14 @@ from ._models import (
     grid_order_parser,
     position_parser,
 )
-from ._sweep import AlgoIds, SweepResult, sweep
+from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
 from ._transport import Transport
 from ._validation import (
     InvalidArgumentError,
     check_bool,
     check_id,
     check_positive_decimal,
+    check_seconds,
     wire_decimal,
 )
 
@@ -91,7 +92,9 @@ class GridClient:
         max_attempts: attempts per call, the first included.
 
     Raises:
-        ValueError: a bad base_url, timeout, wait_timeout, max_attempts or user_id.
+        ValueError: a bad base_url, max_attempts or user_id; a timeout or
+            connect_timeout that is not a finite number of seconds > 0; a
+            wait_timeout that is not None or a number of seconds > 0.
         TypeError: credentials that are not Credentials, or a non-bool demo.
     """
 
@@ -115,8 +118,8 @@ class GridClient:
         check_bool(demo, "demo")
         if user_id is not None:
             check_id(user_id, "user_id")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        check_seconds(timeout, "timeout")
+        check_seconds(connect_timeout, "connect_timeout")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, not {max_attempts!r}")
         self._transport = Transport(
@@ -133,6 +136,7 @@ class GridClient:
             wait_timeout=check_wait_timeout(wait_timeout),
         )
         self._state: Literal["new", "open", "closed"] = "new"
+        self._sweeps = SweepRegistry()
 
     # ------------------------------------------------------------ life cycle
 
@@ -154,9 +158,16 @@ class GridClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session this client opened (a borrowed one is left open)."""
+        """Stop this client's sweeps, then close its session (a borrowed one is left open).
+
+        A sweep still running, or suspended after a ``break``, has its requests
+        cancelled and its workers awaited; its next result raises ``RuntimeError``.
+        """
         self._state = "closed"
-        await self._transport.close()
+        try:
+            await self._sweeps.aclose()
+        finally:
+            await self._transport.close()
 
     @property
     def base_url(self) -> str:
@@ -353,7 +364,8 @@ class GridClient:
             InvalidArgumentError: a page_size outside 1..100.
             OKXAPIError: an OKX code, once retries are spent.
             DeadlineExceededError: a page's deadline ran out.
-            MalformedResponseError: an unreadable page, or a cursor that does not advance.
+            MalformedResponseError: an unreadable page, or a page whose ``after`` cursor
+                was followed before (the pages would repeat for ever).
         """
         check_bool(history, "history")
         if isinstance(page_size, bool) or not isinstance(page_size, int):
@@ -364,6 +376,9 @@ class GridClient:
         params: dict[str, str] = {"algoOrdType": CONTRACT_GRID, "limit": str(page_size)}
         if inst_id is not None:
             params["instId"] = inst_id
+        # Every cursor used so far: one that comes back, at once or after a cycle
+        # (A, B, A, ...), would make the pages repeat for ever.
+        cursors: set[str] = set()
         while True:
             rows = await self._transport.request(
                 "GET",
@@ -378,10 +393,11 @@ class GridClient:
             if len(rows) < page_size:
                 return
             cursor = rows[-1].algo_id
-            if params.get("after") == cursor:
+            if cursor in cursors:
                 raise MalformedResponseError(
-                    f"pagination did not advance past algoId {cursor}", 200, ""
+                    f"pagination came back to algoId {cursor}, a cursor already followed", 200, ""
                 )
+            cursors.add(cursor)
             params["after"] = cursor
 
     def sweep_positions(
@@ -401,7 +417,9 @@ class GridClient:
         does not grow with the number of ids. Cancelling, or closing the
         generator (``async with contextlib.aclosing(client.sweep_positions(ids)) as
         results:``), cancels the requests in flight at once; a plain ``break``
-        does so when the event loop finalises the generator, a moment later.
+        does so only once the generator is no longer referenced and the event
+        loop finalises it. Closing the client stops its sweeps in any case: their
+        requests are cancelled, and a sweep read after that raises ``RuntimeError``.
         Pacing is the rate limiter's: concurrency above the budget only queues,
         and queueing never fails a read unless ``wait_timeout`` bounds it.
         """
@@ -410,7 +428,7 @@ class GridClient:
         async def fetch(algo_id: str) -> list[GridPosition]:
             return await self.get_positions(algo_id, timeout=timeout, wait_timeout=wait_timeout)
 
-        return sweep(algo_ids, fetch, concurrency)
+        return sweep(algo_ids, fetch, concurrency, self._sweeps)
 
     def __repr__(self) -> str:
         return f"GridClient({self._transport!r}, state={self._state!r})"

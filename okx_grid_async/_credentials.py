@@ -6,9 +6,17 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from datetime import UTC, datetime
+from typing import Final
 
 __all__ = ["Credentials", "format_timestamp", "sign"]
+
+# Unicode's control characters (category Cc). No OKX key, secret or passphrase has
+# one; a stray line ending does (a .env file with CRLF endings leaves "\r"), and it
+# would otherwise fail late: in an HTTP header, or as a wrong signature.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_NAMES: Final = {"\r": "CR", "\n": "LF", "\x00": "NUL", "\t": "TAB"}
 
 
 class Credentials:
@@ -18,7 +26,9 @@ class Credentials:
     last four characters of the API key do, so log lines can tell keys apart.
 
     Raises:
-        ValueError: if any part is empty.
+        ValueError: if any part is empty or holds a control character (CR, LF, NUL,
+            ...: U+0000 to U+001F, U+007F to U+009F); the message names the part,
+            never its value.
         TypeError: if any part is not a ``str``.
     """
 
@@ -30,10 +40,7 @@ class Credentials:
             ("secret_key", secret_key),
             ("passphrase", passphrase),
         ):
-            if not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-            if not value:
-                raise ValueError(f"{name} must not be empty")
+            _check_part(name, value)
         self._api_key = api_key
         self._secret = secret_key.encode()
         self._passphrase = passphrase
@@ -43,14 +50,16 @@ class Credentials:
         """Read ``OKX_API_KEY``, ``OKX_SECRET_KEY`` and ``OKX_PASSPHRASE``.
 
         Raises:
-            ValueError: naming every variable that is missing or empty.
+            ValueError: naming every variable that is missing or empty, or the first
+                that holds a control character (never its value).
         """
         env = os.environ if environ is None else environ
         names = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
         missing = [name for name in names if not env.get(name)]
         if missing:
             raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
-        return cls(env["OKX_API_KEY"], env["OKX_SECRET_KEY"], env["OKX_PASSPHRASE"])
+        api_key, secret_key, passphrase = (_check_part(name, env[name]) for name in names)
+        return cls(api_key, secret_key, passphrase)
 
     @property
     def api_key(self) -> str:
@@ -86,6 +95,23 @@ class Credentials:
 
     def __hash__(self) -> int:
         return hash(self._api_key)
+
+
+def _check_part(name: str, value: object) -> str:
+    """``value`` if it is a non-empty str without a control character; errors name ``name``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    control = _CONTROL.search(value)
+    if control is not None:
+        char = control[0]
+        label = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}")
+        raise ValueError(
+            f"{name} contains a control character ({label}): remove it "
+            "(a .env file with CRLF line endings leaves a CR at the end of each value)"
+        )
+    return value
 
 
 def sign(secret: bytes, timestamp: str, method: str, request_path: str, body: str) -> str:

@@ -240,6 +240,14 @@ class EnvelopeHead(msgspec.Struct):
 
 HEAD_DECODER: Final = msgspec.json.Decoder(EnvelopeHead)
 
+# What decoding a hostile body can raise besides msgspec.ValidationError: msgspec's
+# DecodeError and UnicodeDecodeError are ValueErrors; JSON nested deeper than the
+# interpreter's recursion limit raises RecursionError. Each means "not an answer".
+_UNREADABLE: Final = (ValueError, RecursionError)
+# And what converting a decoded row can raise: ConversionError (a ValueError) for a
+# field that is not its number or time, ArithmeticError from Decimal or datetime.
+_UNCONVERTIBLE: Final = (ValueError, ArithmeticError)
+
 
 class ResultParser(Generic[W, R]):
     """Decodes one endpoint's envelope and converts its rows; built once per endpoint."""
@@ -253,6 +261,9 @@ class ResultParser(Generic[W, R]):
 
     def parse(self, raw: bytes, http_status: int) -> list[R]:
         """The rows of one answer.
+
+        Nothing else escapes, whatever the body: a decoding failure of any kind (not
+        JSON, not UTF-8, nested too deeply) is one of these.
 
         Raises:
             OKXAPIError: (a subclass chosen by code) when OKX's code is not "0".
@@ -268,10 +279,11 @@ class ResultParser(Generic[W, R]):
             if head is None and http_status >= 400:
                 raise HTTPStatusError(http_status, _text(raw)) from None
             raise MalformedResponseError(str(exc), http_status, _text(raw)) from None
-        except msgspec.DecodeError:
+        except _UNREADABLE as exc:
             if http_status >= 400:
                 raise HTTPStatusError(http_status, _text(raw)) from None
-            raise MalformedResponseError("not JSON", http_status, _text(raw)) from None
+            reason = "not JSON" if isinstance(exc, msgspec.DecodeError) else _unreadable(exc)
+            raise MalformedResponseError(reason, http_status, _text(raw)) from None
         if envelope.code != "0":
             raise api_error(envelope.code, envelope.msg, http_status)
         if self._one_row and len(envelope.data) != 1:
@@ -280,15 +292,21 @@ class ResultParser(Generic[W, R]):
         convert = self._convert
         try:
             return [convert(row) for row in envelope.data]
-        except ConversionError as exc:
+        except _UNCONVERTIBLE as exc:
             raise MalformedResponseError(str(exc), http_status, _text(raw)) from None
 
 
 def _head(raw: bytes) -> EnvelopeHead | None:
     try:
         return HEAD_DECODER.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except _UNREADABLE:
         return None
+
+
+def _unreadable(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to decode"
+    return f"not readable as JSON ({type(exc).__name__}: {exc})"
 
 
 def _text(raw: bytes) -> str:

@@ -281,6 +281,9 @@ async def test_bad_arguments_exit_2_and_send_nothing(cli: Cli, account: SimAccou
         ["close", "1", "--sz", "0", "--px", "100"],
         ["close", "1", "--sz", "nan", "--px", "100"],
         ["close", "1", "--sz", "1", "--px", account.passphrase],
+        ["close", "1", "--sz", "1", "--px", "1e999999999"],  # not 10**9 digits sent
+        ["close", "1", "--sz", "1_000", "--px", "100"],
+        ["close", "1", "--sz", "1", "--px", "\uff11\uff10\uff10"],  # full-width digits
         ["sweep"],
         ["sweep", "1", "--pending"],
         ["sweep", "--pending", "--concurrency", "0"],
@@ -308,6 +311,26 @@ async def test_missing_credentials_are_named_and_nothing_is_sent(cli: Cli) -> No
     for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
         assert name in line
     assert run.out == ""
+    assert cli.sim.requests == []
+
+
+async def test_a_credential_with_a_line_ending_exits_2_naming_it_and_sends_nothing(
+    cli: Cli, account: SimAccount
+) -> None:
+    # A .env file with CRLF line endings leaves a CR at the end of every value.
+    env = dict(cli.env, OKX_PASSPHRASE=account.passphrase + "\r")
+    as_text, as_json = await asyncio.gather(
+        cli.run("--base-url", cli.sim.url, "positions", "1", env=env),
+        cli.run("--base-url", cli.sim.url, "positions", "1", "--json", env=env),
+    )
+    for run in (as_text, as_json):
+        assert run.code == EXIT_USAGE, run
+        [line] = run.err.splitlines()
+        assert line.startswith("okx-grid: error: OKX_PASSPHRASE contains a control character (CR)")
+        assert "Traceback" not in run.err
+    assert as_text.out == ""
+    error = as_json.json()["error"]
+    assert error["message"].startswith("OKX_PASSPHRASE contains a control character (CR)")
     assert cli.sim.requests == []
 
 
@@ -528,3 +551,32 @@ async def test_unreachable_redis_exits_5_before_any_grid_request(
     assert "hunter2" not in run.err + run.out
     # Reading the key's User ID (account/config, paced in process) is all that was sent.
     assert [a.path for a in sim.arrivals(account.user_id)] == [ACCOUNT_CONFIG_PATH]
+
+
+async def test_the_redis_url_can_come_from_the_environment_and_the_option_wins(
+    cli: Cli, sim: GridSimulator, account: SimAccount, redis_url: str, closed_port: int
+) -> None:
+    import redis.asyncio as aioredis
+
+    grid = sim.add_grid(account.user_id)
+    # No --redis-url on the command line: the password stays out of `ps`.
+    env = dict(cli.env, OKX_GRID_REDIS_URL=redis_url)
+    shared = await cli.run(
+        "--base-url", sim.url, "--user-id", account.user_id, "sweep", grid.algo_id, env=env
+    )
+    assert shared.code == EXIT_OK, shared.err
+    client = aioredis.from_url(redis_url)
+    try:
+        assert await client.keys(f"okx-grid:{{{account.user_id}}}:*")
+    finally:
+        await client.aclose()
+
+    down = dict(cli.env, OKX_GRID_REDIS_URL=f"redis://:hunter2@127.0.0.1:{closed_port}/0")
+    unreachable = await cli.run("--base-url", sim.url, "positions", grid.algo_id, env=down)
+    assert unreachable.code == EXIT_NETWORK
+    assert "redis" in unreachable.err.lower()
+    assert "hunter2" not in unreachable.err + unreachable.out
+    option_wins = await cli.run(
+        "--base-url", sim.url, "--redis-url", redis_url, "positions", grid.algo_id, env=down
+    )
+    assert option_wins.code == EXIT_OK, option_wins.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -263,6 +264,30 @@ BAD_CALLS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ),
     (
         "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": 1, "px": "1e1000000"},
+        InvalidArgumentError,
+        "px must be a decimal number written with ASCII digits",
+    ),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": "1_000", "px": 1},
+        InvalidArgumentError,
+        "sz must be a decimal number",
+    ),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": 1, "px": "\uff12\uff19\uff10\uff10\uff10"},
+        InvalidArgumentError,
+        "px must be a decimal number",
+    ),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": False, "sz": 1, "px": Decimal("1E+999999999")},
+        InvalidArgumentError,
+        "px must be < 1E\\+15",
+    ),
+    (
+        "close_position",
         {"algo_id": GOOD, "mkt_close": True, "sz": 1},
         InvalidArgumentError,
         "mkt_close=True",
@@ -293,6 +318,25 @@ async def test_bad_arguments_are_refused_before_anything_is_sent(
 
 def test_invalid_argument_error_is_a_value_error() -> None:
     assert issubclass(InvalidArgumentError, ValueError)
+
+
+@pytest.mark.parametrize("setting", ["timeout", "connect_timeout"])
+@pytest.mark.parametrize(
+    "value",
+    ["abc", "5", -1, 0, 0.0, -math.inf, math.nan, math.inf, True, None, 10**400],
+    ids=lambda value: repr(value)[:20],
+)
+def test_timeout_settings_must_be_finite_seconds_above_zero(setting: str, value: Any) -> None:
+    options = {setting: value}
+    with pytest.raises(ValueError, match=f"^{setting} must be a finite number of seconds > 0"):
+        GridClient(Credentials("k", "s", "p"), **options)
+
+
+@pytest.mark.parametrize("setting", ["timeout", "connect_timeout"])
+@pytest.mark.parametrize("value", [0.001, 1, 2.5, 10**6])
+def test_timeout_settings_take_ints_and_floats(setting: str, value: float) -> None:
+    options: dict[str, Any] = {setting: value}
+    GridClient(Credentials("k", "s", "p"), **options)
 
 
 @pytest.mark.parametrize(

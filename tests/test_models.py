@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Final
 
 import pytest
 
@@ -28,7 +29,7 @@ from okx_grid_async import (
     ServiceUnavailableError,
     TimestampExpiredError,
 )
-from okx_grid_async._models import close_result_parser, position_parser
+from okx_grid_async._models import ResultParser, close_result_parser, position_parser
 
 DATA = Path(__file__).parent / "data"
 POSITIONS = (DATA / "positions.json").read_bytes()
@@ -200,3 +201,32 @@ def test_an_acknowledgement_must_hold_exactly_one_row() -> None:
         with pytest.raises(MalformedResponseError, match="expected one row") as info:
             close_result_parser.parse(raw, 200)
         assert info.value.raw_text == raw.decode()
+
+
+_DEEP: Final = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"code":"0","msg":"","data":' + _DEEP + b"}",
+        b'{"code":"0","msg":"","data":[{"algoId":"1","extra":' + _DEEP + b"}]}",
+        b'{"extra":' + _DEEP + b',"code":"0","msg":"","data":[]}',
+        b'{"code":"51293","msg":"","data":' + _DEEP + b"}",
+        b'{"code":"0","msg":"\xff\xfe","data":[]}',
+        b"\xef\xbb\xbf" + POSITIONS,  # a byte order mark
+    ],
+    ids=["deep-data", "deep-field", "deep-first", "deep-error", "not-utf8", "bom"],
+)
+@pytest.mark.parametrize("parser", [position_parser, close_result_parser], ids=["get", "post"])
+def test_any_decoding_failure_is_a_malformed_response(
+    raw: bytes, parser: ResultParser[Any, Any]
+) -> None:
+    with pytest.raises(MalformedResponseError) as info:
+        parser.parse(raw, 200)
+    assert len(info.value.raw_text) < 600
+
+
+def test_a_deep_error_page_is_an_http_status_error() -> None:
+    with pytest.raises(HTTPStatusError):
+        position_parser.parse(b'{"error":' + _DEEP + b"}", 502)

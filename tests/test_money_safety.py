@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
-import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,13 +36,13 @@ from okx_grid_async._constants import (
     GRID_CLOSE_POSITION_PATH,
     GRID_POSITIONS_PATH,
     MAX_RESPONSE_BYTES,
-    PUBLIC_TIME_PATH,
 )
 from okx_grid_async._limiter import Slot
 from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount, max_in_window
 from okx_grid_async.simulator._proxy import LatencyProxy
 
 from .conftest import ClientFactory
+from .scripted_okx import CREDENTIALS, Handler, scripted_okx
 
 POS, CLOSE = GRID_POSITIONS_PATH, GRID_CLOSE_POSITION_PATH
 
@@ -127,33 +126,8 @@ async def test_a_release_is_finished_even_when_the_caller_is_cancelled_during_it
 # ---------------------------------------------------------------- findings 2 and 9
 
 
-@asynccontextmanager
-async def serve(handler: Callable[[web.Request], Any]) -> AsyncIterator[str]:
-    """A tiny server on 127.0.0.1 answering public/time itself and everything else by handler."""
-
-    async def route(request: web.Request) -> web.StreamResponse:
-        if request.path == PUBLIC_TIME_PATH:
-            now = time.time_ns() // 1_000_000
-            return web.json_response({"code": "0", "msg": "", "data": [{"ts": str(now)}]})
-        result: web.StreamResponse = await handler(request)
-        return result
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", route)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-def _client(url: str, **options: Any) -> GridClient:
-    creds = Credentials("key-1", "secret-1", "passphrase-that-must-not-leak")
-    return GridClient(creds, base_url=url, user_id="1", rate_limiter=LocalRateLimiter(), **options)
+def _everything(handler: Handler) -> dict[str, Handler]:
+    return {"/api/v5/{tail:.*}": handler}
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -169,9 +143,13 @@ async def test_a_redirect_is_never_followed(method: str) -> None:
     async def redirect(request: web.Request) -> web.Response:
         nonlocal hits
         hits += 1
-        raise web.HTTPTemporaryRedirect(target + request.path_qs)
+        raise web.HTTPTemporaryRedirect(target.url + request.path_qs)
 
-    async with serve(record) as target, serve(redirect) as origin, _client(origin) as client:
+    async with (
+        scripted_okx(_everything(record)) as target,
+        scripted_okx(_everything(redirect)) as origin,
+        origin.client() as client,
+    ):
         call = (
             client.get_positions("1")
             if method == "GET"
@@ -261,7 +239,7 @@ async def _gzip_bomb(request: web.Request) -> web.StreamResponse:
 async def test_a_body_past_the_cap_is_a_typed_error_for_a_read(
     handler: Callable[[web.Request], Any],
 ) -> None:
-    async with serve(handler) as url, _client(url) as client:
+    async with scripted_okx(_everything(handler)) as okx, okx.client() as client:
         with pytest.raises(ResponseTooLargeError) as caught:
             await client.get_positions("1")
     assert isinstance(caught.value, MalformedResponseError)
@@ -269,7 +247,7 @@ async def test_a_body_past_the_cap_is_a_typed_error_for_a_read(
 
 
 async def test_a_close_answered_past_the_cap_is_an_unknown_outcome() -> None:
-    async with serve(_gzip_bomb) as url, _client(url) as client:
+    async with scripted_okx(_everything(_gzip_bomb)) as okx, okx.client() as client:
         with pytest.raises(OutcomeUnknownError, match="cap"):
             await client.close_position("1", mkt_close=True)
 
@@ -320,13 +298,10 @@ async def test_no_secret_is_reachable_from_a_transport_error() -> None:
         await writer.drain()
         writer.close()
 
-    async def time_then_broken(request: web.Request) -> web.StreamResponse:
-        raise AssertionError("not used")
-
     server = await asyncio.start_server(broken, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with serve(time_then_broken) as url:
-        client = _client(url)
+    async with scripted_okx({}) as okx:
+        client = okx.client()
         async with client:
             client._transport.base_url = f"http://127.0.0.1:{port}"
             with pytest.raises(TransportError) as caught:
@@ -336,5 +311,5 @@ async def test_no_secret_is_reachable_from_a_transport_error() -> None:
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None
     for obj in _reachable(caught.value):
-        assert "passphrase-that-must-not-leak" not in str(obj)
-        assert "secret-1" not in str(obj)
+        assert CREDENTIALS.passphrase not in str(obj)
+        assert "scripted-secret" not in str(obj)

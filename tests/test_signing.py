@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from okx_grid_async import Credentials
@@ -101,3 +103,36 @@ def test_from_env_reads_three_variables() -> None:
 def test_from_env_names_every_missing_variable() -> None:
     with pytest.raises(ValueError, match="OKX_SECRET_KEY, OKX_PASSPHRASE"):
         Credentials.from_env({"OKX_API_KEY": "k", "OKX_SECRET_KEY": ""})
+
+
+CONTROL_CHARACTERS = [
+    ("\r", "CR"),
+    ("\n", "LF"),
+    ("\x00", "NUL"),
+    ("\t", "TAB"),
+    ("\x1b", "U+001B"),
+    ("\x7f", "U+007F"),
+    ("\x85", "U+0085"),
+]
+
+
+@pytest.mark.parametrize("field", ["api_key", "secret_key", "passphrase"])
+@pytest.mark.parametrize(("char", "label"), CONTROL_CHARACTERS)
+def test_a_control_character_is_refused_naming_the_part_not_its_value(
+    field: str, char: str, label: str
+) -> None:
+    parts = {"api_key": "KEYVALUE", "secret_key": "SECRETVALUE", "passphrase": "PASSVALUE"}
+    parts[field] += char
+    expected = rf"^{field} contains a control character \({re.escape(label)}\)"
+    with pytest.raises(ValueError, match=expected):
+        Credentials(**parts)
+    names = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+    variables = dict(zip(names, parts.values(), strict=True))
+    with pytest.raises(ValueError, match=r"^OKX_\w+ contains a control character") as info:
+        Credentials.from_env(variables)
+    for value in parts.values():
+        assert value.rstrip(char) not in str(info.value)
+
+
+def test_spaces_and_non_ascii_letters_are_not_control_characters() -> None:
+    assert Credentials("k k", "s\u00e9cret", "pass phrase").api_key == "k k"

@@ -11,8 +11,8 @@ import pytest
 
 from okx_grid_async import GridNotFoundError, GridOrder, GridPosition, InvalidArgumentError
 from okx_grid_async._constants import GRID_POSITIONS_PATH
-from okx_grid_async._sweep import sweep
-from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount
+from okx_grid_async._sweep import SweepResult, sweep
+from okx_grid_async.simulator import FaultKind, GridSimulator, RecordedRequest, SimAccount
 
 from .conftest import ClientFactory
 
@@ -166,3 +166,64 @@ async def test_sweep_refuses_bad_concurrency(concurrency: object) -> None:
 
     with pytest.raises(ValueError, match="concurrency"):
         await anext(sweep(["1"], fetch, concurrency))  # type: ignore[arg-type]
+
+
+def _received(sim: GridSimulator) -> list[RecordedRequest]:
+    """Position reads the simulator received (answered or not yet)."""
+    return [r for r in sim.requests if r.path == GRID_POSITIONS_PATH]
+
+
+async def test_closing_the_client_stops_a_sweep_still_referenced_after_a_break(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grids = [sim.add_grid(account.user_id).algo_id for _ in range(60)]
+    async with make_client() as client:
+        sweeper = client.sweep_positions(grids, concurrency=20)
+        async for _ in sweeper:
+            break  # `sweeper` still refers to the generator: nothing finalises it
+        await asyncio.sleep(0.05)
+        assert _sweep_workers()  # suspended, its workers still read and wait
+    assert _sweep_workers() == []  # closing the client cancelled and awaited them
+    received, arrived = len(_received(sim)), len(sim.arrivals(path=GRID_POSITIONS_PATH))
+    assert received < len(grids)
+    await asyncio.sleep(0.3)
+    assert len(_received(sim)) == received
+    assert len(sim.arrivals(path=GRID_POSITIONS_PATH)) == arrived
+    with pytest.raises(RuntimeError, match="GridClient was closed"):
+        await anext(sweeper)
+    await sweeper.aclose()
+
+
+async def test_closing_the_client_stops_a_sweep_read_by_another_task(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grids = [sim.add_grid(account.user_id).algo_id for _ in range(10)]
+    client = make_client()
+    async with client:
+        sim.inject_fault(FaultKind.LATENCY, GRID_POSITIONS_PATH, count=10, delay=5.0)
+        read: list[SweepResult] = []
+
+        async def consume() -> None:
+            async for result in client.sweep_positions(grids, concurrency=10):
+                read.append(result)
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        assert len(_received(sim)) == 10  # each answered only in 5 s
+        await client.aclose()  # while all ten reads are in flight
+        assert _sweep_workers() == []
+        with pytest.raises(RuntimeError, match="GridClient was closed"):
+            await consumer
+    assert read == []
+
+
+async def test_a_closed_client_starts_no_sweep(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id).algo_id
+    client = make_client()
+    async with client:
+        pass
+    with pytest.raises(RuntimeError, match="closed client starts no sweep"):
+        await anext(client.sweep_positions([grid]))
+    assert sim.arrivals(path=GRID_POSITIONS_PATH) == []
