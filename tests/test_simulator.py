@@ -538,7 +538,7 @@ async def test_short_partial_close_fills_when_mark_falls(client: Client) -> None
     [
         ({}, {"algoId": "123456789012345678", "mktClose": True}, 200, "51293"),
         ({"state": "running"}, {"mktClose": True}, 200, "51059"),
-        ({"state": "stopping"}, {"mktClose": True}, 200, "51059"),
+        ({"state": "stopping"}, {"mktClose": True}, 200, "51288"),
         ({"pos": 0}, {"mktClose": True}, 200, "51058"),
         ({}, {"mktClose": False, "sz": "36", "px": "30000"}, 400, "51000"),
         ({}, {"mktClose": False, "sz": "-1", "px": "30000"}, 400, "51000"),

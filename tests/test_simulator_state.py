@@ -266,7 +266,8 @@ def test_limit_close_already_reached_fills_at_once_and_emptying_stops_the_grid()
     ("setup", "code"),
     [
         ({"state": "running"}, "51059"),
-        ({"state": "stopping"}, "51059"),
+        ({"state": "stopping"}, "51288"),
+        ({"close_allowed": False}, "51341"),
         ({"state": "stopped"}, "51059"),
         ({"pos": 0}, "51058"),
     ],

@@ -436,11 +436,14 @@ class GridSimulator:
         min_px: DecimalLike | None = None,
         max_px: DecimalLike | None = None,
         investment: DecimalLike | None = None,
+        close_allowed: bool = True,
     ) -> SimGrid:
         """Create a contract grid for ``user_id`` (``pos`` in contracts, negative for short).
 
         ``algo_id`` defaults to a new unique 18-digit id, larger than every
-        earlier one (so the newest grid lists first).
+        earlier one (so the newest grid lists first). ``close_allowed``
+        false makes close-position answer 51341 "Position closing not
+        allowed" (settable later on the grid).
 
         Raises:
             ValueError: See `SimExchange.add_grid()`.
@@ -460,6 +463,7 @@ class GridSimulator:
             min_px=min_px,
             max_px=max_px,
             investment=investment,
+            close_allowed=close_allowed,
         )
 
     def add_demo_grids(self, user_id: str, count: int) -> list[SimGrid]:
@@ -473,6 +477,43 @@ class GridSimulator:
             KeyError: If there is no such grid.
         """
         return self._exchange.grid(algo_id)
+
+    def set_grid_state(self, algo_id: str, state: GridState) -> SimGrid:
+        """Put a grid in ``state`` (its position is kept), and return it.
+
+        ``"stopping"`` makes close-position answer 51288; ``"starting"``
+        makes every request naming the grid answer 51289 "Bot configuration
+        does not exist"; ``"running"`` and ``"stopped"`` make close answer
+        51059.
+
+        Raises:
+            KeyError: If there is no such grid.
+            ValueError: If ``state`` is not a `GridState`.
+        """
+        return self._exchange.set_grid_state(algo_id, state)
+
+    def remove_grid(self, algo_id: str) -> SimGrid:
+        """Forget a grid, as OKX forgets old stopped bots, and return it.
+
+        It leaves both listings, and its owner's requests naming it answer
+        51291 "This Bot does not exist or has been stopped" (another user's
+        get 51293, as for any unknown id).
+
+        Raises:
+            KeyError: If there is no such grid.
+        """
+        return self._exchange.remove_grid(algo_id)
+
+    def add_non_grid_algo(self, user_id: str, algo_id: str | None = None) -> str:
+        """Register an algo order of ``user_id`` that is not a grid; return its algoId.
+
+        Grid requests of ``user_id`` naming it answer 51345 "Policy type is
+        not grid policy". ``algo_id`` defaults to a new id, as in `add_grid()`.
+
+        Raises:
+            ValueError: On an unknown user, or a non-numeric or taken ``algo_id``.
+        """
+        return self._exchange.add_non_grid_algo(user_id, algo_id)
 
     def set_mark_price(self, algo_id: str, px: DecimalLike) -> None:
         """Move a grid's mark price; a live close order whose price it reaches fills.
