@@ -705,6 +705,7 @@ async def test_filled_order_cannot_be_canceled(client: Client, grid: SimGrid) ->
     [
         (FaultKind.HTTP_503, 503, "50001", False),
         (FaultKind.BUSY_50013, 429, "50013", False),
+        (FaultKind.SYSTEM_ERROR_50026, 500, "50026", False),
         (FaultKind.RATE_LIMIT_50011, 429, "50011", False),
         (FaultKind.TIMEOUT_50004, 400, "50004", True),
         (FaultKind.LATENCY, 200, "0", True),

@@ -13,6 +13,7 @@ DROP_CONNECTION     no        none: the connection is closed
 APPLY_THEN_DROP     yes       none: the connection is closed after executing
 APPLY_THEN_HANG     yes       none until the client gives up or the simulator closes
 BUSY_50013          no        HTTP 429, code 50013 "Systems are busy"
+SYSTEM_ERROR_50026  no        HTTP 500, code 50026 "System error" in OKX's envelope
 TIMEOUT_50004       yes       HTTP 400 (as OKX's error table), code 50004 "Endpoint
                               request timeout", which does not say whether it executed
 RATE_LIMIT_50011    no        the simulator's 50011 answer, without using any budget
@@ -42,6 +43,7 @@ class FaultKind(StrEnum):
     APPLY_THEN_DROP = "apply_then_drop"
     APPLY_THEN_HANG = "apply_then_hang"
     BUSY_50013 = "busy_50013"
+    SYSTEM_ERROR_50026 = "system_error_50026"
     TIMEOUT_50004 = "timeout_50004"
     RATE_LIMIT_50011 = "rate_limit_50011"
     EMPTY_DATA = "empty_data"

@@ -801,6 +801,7 @@ _FAILURES: Final[Mapping[FaultKind, _Answer]] = {
     FaultKind.HTTP_500_HTML: _Answer(500, _HTML_500, "", "text/html"),
     FaultKind.HTTP_503: _envelope(503, "50001", "Service temporarily unavailable"),
     FaultKind.BUSY_50013: _envelope(429, "50013", "Systems are busy. Please try again later."),
+    FaultKind.SYSTEM_ERROR_50026: _envelope(500, "50026", "System error. Try again later."),
 }
 
 
