@@ -7,26 +7,18 @@ of every code can be tested end to end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import aiohttp
 import pytest
 
 from okx_grid_async._constants import GRID_CANCEL_CLOSE_ORDER_PATH, GRID_ORDERS_PENDING_PATH
 from okx_grid_async.simulator import GridSimulator, SimGrid
 
+from . import test_simulator as base
 from .test_simulator import Client, Reply
 
-
-@pytest.fixture
-async def client(sim: GridSimulator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as session:
-        yield Client(session, sim, sim.add_account())
-
-
-@pytest.fixture
-def grid(sim: GridSimulator, client: Client) -> SimGrid:
-    return sim.add_grid(client.account.user_id)
+# The tiny client's fixtures, shared with test_simulator.py (pytest finds fixtures by name).
+client, grid, session = base.client, base.grid, base.session
 
 
 Request = Callable[[Client, str], Awaitable[Reply]]
