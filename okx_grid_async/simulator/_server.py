@@ -15,7 +15,7 @@ Every private request that reached step 2 is in `GridSimulator.arrivals()`.
 The public time endpoint is neither authenticated, rate limited nor logged as
 an arrival; faults apply to it only when injected with its path.
 
-HTTP statuses follow OKX's error table (`_HTTP_STATUS`): 401 for
+HTTP statuses follow OKX's error table (see ``_answers``): 401 for
 authentication, 400 for malformed requests and parameter errors (50000,
 50002, 50004, 50006, 50014, 51000), 429 for 50011 (or 200, as configured)
 and 50013, 503 for 50001, 200 for business errors such as 51293. An unknown
@@ -31,7 +31,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import random
 import re
 import sys
@@ -61,7 +60,26 @@ from okx_grid_async._constants import (
     MAX_TIMESTAMP_SKEW,
     PUBLIC_TIME_PATH,
 )
-from okx_grid_async.simulator._faults import EXECUTING_FAULTS, Fault, FaultKind, FaultPlan
+from okx_grid_async.simulator._answers import (
+    HTML_500,
+    Answer,
+    Rows,
+    deep_json,
+    drop,
+    envelope,
+    error_answer,
+    gzip_bomb,
+    padded,
+    redirect,
+    send,
+)
+from okx_grid_async.simulator._faults import (
+    DEEP_JSON_DEPTH,
+    EXECUTING_FAULTS,
+    Fault,
+    FaultKind,
+    FaultPlan,
+)
 from okx_grid_async.simulator._limits import Arrival, ArrivalLog, PathLimits
 from okx_grid_async.simulator._params import (
     Params,
@@ -103,8 +121,6 @@ DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - publ
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
 
-Rows = Sequence[Mapping[str, object]]
-
 # Each header OKX requires on a private request, and the code for its absence.
 _REQUIRED_HEADERS: Final = (
     ("OK-ACCESS-KEY", "50103"),
@@ -115,24 +131,10 @@ _REQUIRED_HEADERS: Final = (
 _TIMESTAMP_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-_AUTH_CODES: Final = ("50101", "50102", "50103", "50104", "50105", "50106", "50107")
-_HTTP_STATUS: Final[Mapping[str, int]] = {
-    **dict.fromkeys(_AUTH_CODES, 401),
-    **dict.fromkeys(("50110", "50111", "50112", "50113", "50114"), 401),
-    **dict.fromkeys(("50000", "50002", "50004", "50006", "50014", "51000"), 400),
-    "50001": 503,
-    "50013": 429,
-    "50026": 500,
-}
 _RATE_LIMIT_200_MSG: Final = (
     "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
 )
 _RATE_LIMIT_MSG: Final = {429: "Too Many Requests", 200: _RATE_LIMIT_200_MSG}
-_HTML_500: Final = (
-    b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
-    b"<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    b"</body>\r\n</html>\r\n"
-)
 _SHUTDOWN_TIMEOUT: Final = 1.0
 # The caller of a public endpoint: no key, no user.
 _NOBODY: Final = SimAccount(api_key="", secret_key="", passphrase="", user_id="")
@@ -174,27 +176,10 @@ def _demo_requested(headers: Mapping[str, str]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    body: bytes
-    code: str
-    content_type: str = "application/json"
-
-
-@dataclass(frozen=True, slots=True)
 class _Route:
     method: str
     private: bool
     handler: Callable[[SimAccount, Params], Rows]
-
-
-def _envelope(status: int, code: str, msg: str = "", data: Rows | None = None) -> _Answer:
-    body = json.dumps({"code": code, "msg": msg, "data": data or []}, separators=(",", ":"))
-    return _Answer(status, body.encode(), code)
-
-
-def _error_answer(err: SimError) -> _Answer:
-    return _envelope(_HTTP_STATUS.get(err.code, 200), err.code, err.msg)
 
 
 def _sign(secret_key: str, prehash: bytes) -> str:
@@ -552,7 +537,14 @@ class GridSimulator:
         self._requests.clear()
 
     def inject_fault(
-        self, kind: FaultKind, path: str | None = None, count: int = 1, delay: float = 0.0
+        self,
+        kind: FaultKind,
+        path: str | None = None,
+        count: int = 1,
+        delay: float = 0.0,
+        *,
+        location: str | None = None,
+        size: int | None = None,
     ) -> None:
         """Make the next ``count`` requests to ``path`` fail as ``kind``.
 
@@ -562,10 +554,18 @@ class GridSimulator:
         authentication and only by a request the rate limiter accepts
         (except RATE_LIMIT_50011, which stands in for the limiter).
 
+        ``location`` is where a REDIRECT points (default: the request's own
+        URL on this simulator). ``size`` is the body size in bytes of a
+        HUGE_BODY (default 8 MiB) or, decompressed, of a GZIP_BOMB (default
+        1 GiB).
+
         Raises:
-            ValueError: If ``count`` < 1 or ``delay`` < 0.
+            ValueError: If ``count`` < 1 or ``delay`` < 0; if ``location`` is
+                given to another kind than REDIRECT or is not one line; if
+                ``size`` is given to another kind than HUGE_BODY or GZIP_BOMB,
+                or is below 1.
         """
-        self._faults.inject(kind, path, count, delay)
+        self._faults.inject(kind, path, count, delay, location=location, size=size)
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used."""
@@ -582,9 +582,9 @@ class GridSimulator:
         )
         route = self._routes.get(request.path)
         if route is None:
-            return _respond(_envelope(404, "404", "Not Found"))
+            return await send(request, envelope(404, "404", "Not Found"), self._closing)
         if request.method != route.method:
-            return _respond(_envelope(405, "405", "Method Not Allowed"))
+            return await send(request, envelope(405, "405", "Method Not Allowed"), self._closing)
         # Reserve the arrival's place now: answers may come back out of order.
         entry = self._arrivals.begin() if route.private else None
         user_id, answer = await self._decide(request, body, route, t)
@@ -595,18 +595,18 @@ class GridSimulator:
         if answer is _HANG:
             await self._closing.wait()
             answer = None
-        return _drop(request) if answer is None else _respond(answer)
+        return drop(request) if answer is None else await send(request, answer, self._closing)
 
     async def _decide(
         self, request: web.Request, body: bytes, route: _Route, t: float
-    ) -> tuple[str | None, _Answer | None]:
+    ) -> tuple[str | None, Answer | None]:
         """Authenticate, limit, apply faults and execute: the user and the answer (None: drop)."""
         caller = _NOBODY
         if route.private:
             try:
                 caller = self._authenticate(request, body)
             except SimError as err:
-                return None, _error_answer(err)
+                return None, error_answer(err)
         user_id = caller.user_id if route.private else None
         fault = self._faults.peek(request.path, private=route.private)
         if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
@@ -629,7 +629,7 @@ class GridSimulator:
         route: _Route,
         caller: SimAccount,
         fault: Fault | None,
-    ) -> _Answer | None:
+    ) -> Answer | None:
         """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
 
         APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
@@ -641,26 +641,11 @@ class GridSimulator:
         kind = fault.kind
         if kind is FaultKind.DROP_CONNECTION:
             return None
+        if kind is FaultKind.REDIRECT:
+            return redirect(fault.location or self.url + request.raw_path)
         if kind not in EXECUTING_FAULTS:
             return _FAILURES[kind]
-        answer = self._execute(request, body, route, caller)
-        if kind is FaultKind.MALFORMED_JSON:
-            return _Answer(200, answer.body[: len(answer.body) // 2], "")
-        if kind is FaultKind.APPLY_THEN_DROP:
-            return None
-        if kind is FaultKind.TIMEOUT_50004:
-            return _error_answer(
-                SimError(
-                    "50004",
-                    "Endpoint request timeout (does not indicate success or failure of order, "
-                    "please check order status)",
-                )
-            )
-        if kind is FaultKind.APPLY_THEN_HANG:
-            return _HANG
-        if kind is FaultKind.EMPTY_DATA:
-            return _envelope(200, "0")
-        return answer  # LATENCY
+        return _AFTER_EXECUTION[kind](self._execute(request, body, route, caller), fault)
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds; ``False`` if the simulator started closing meanwhile."""
@@ -671,16 +656,16 @@ class GridSimulator:
 
     def _execute(
         self, request: web.Request, body: bytes, route: _Route, caller: SimAccount
-    ) -> _Answer:
+    ) -> Answer:
         try:
             params: Params = json_object(request, body) if route.method == "POST" else request.query
-            return _envelope(200, "0", "", route.handler(caller, params))
+            return envelope(200, "0", "", route.handler(caller, params))
         except SimError as err:
-            return _error_answer(err)
+            return error_answer(err)
 
-    def _rate_limited(self) -> _Answer:
+    def _rate_limited(self) -> Answer:
         status = self.rate_limit_http_status
-        return _envelope(status, "50011", _RATE_LIMIT_MSG[status])
+        return envelope(status, "50011", _RATE_LIMIT_MSG[status])
 
     def _authenticate(self, request: web.Request, body: bytes) -> SimAccount:
         """The account a private request is signed by, checked in OKX's order.
@@ -794,32 +779,43 @@ class GridSimulator:
 
 
 # Not an answer: the request executed and the connection hangs until the simulator closes.
-_HANG: Final = _Answer(0, b"", "")
+_HANG: Final = Answer(0, b"", "")
 
-# Faults that answer without executing.
-_FAILURES: Final[Mapping[FaultKind, _Answer]] = {
-    FaultKind.HTTP_500_HTML: _Answer(500, _HTML_500, "", "text/html"),
-    FaultKind.HTTP_503: _envelope(503, "50001", "Service temporarily unavailable"),
-    FaultKind.BUSY_50013: _envelope(429, "50013", "Systems are busy. Please try again later."),
-    FaultKind.SYSTEM_ERROR_50026: _envelope(500, "50026", "System error. Try again later."),
+# Faults that answer without executing (REDIRECT and DROP_CONNECTION need the request).
+_FAILURES: Final[Mapping[FaultKind, Answer]] = {
+    FaultKind.HTTP_500_HTML: Answer(500, HTML_500, "", "text/html"),
+    FaultKind.HTTP_503: envelope(503, "50001", "Service temporarily unavailable"),
+    FaultKind.BUSY_50013: envelope(429, "50013", "Systems are busy. Please try again later."),
+    FaultKind.SYSTEM_ERROR_50026: envelope(500, "50026", "System error. Try again later."),
 }
+_TIMEOUT_50004: Final = error_answer(
+    SimError(
+        "50004",
+        "Endpoint request timeout (does not indicate success or failure of order, "
+        "please check order status)",
+    )
+)
 
 
-def _respond(answer: _Answer) -> web.Response:
-    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+def _size(fault: Fault) -> int:
+    assert fault.size is not None  # FaultPlan.inject sets it for the kinds that take one
+    return fault.size
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without answering.
-
-    aiohttp then fails to write the returned response with a ConnectionError,
-    which it swallows quietly: no answer reaches the client.
-    """
-    if request.transport is not None:
-        request.transport.close()
-    response = web.Response(status=500)
-    response.force_close()
-    return response
+# What each executing fault makes of the executed request's answer (None: drop it).
+_AFTER_EXECUTION: Final[Mapping[FaultKind, Callable[[Answer, Fault], Answer | None]]] = {
+    FaultKind.LATENCY: lambda answer, fault: answer,
+    FaultKind.MALFORMED_JSON: lambda answer, fault: Answer(
+        200, answer.body[: len(answer.body) // 2], ""
+    ),
+    FaultKind.APPLY_THEN_DROP: lambda answer, fault: None,
+    FaultKind.APPLY_THEN_HANG: lambda answer, fault: _HANG,
+    FaultKind.TIMEOUT_50004: lambda answer, fault: _TIMEOUT_50004,
+    FaultKind.EMPTY_DATA: lambda answer, fault: envelope(200, "0"),
+    FaultKind.HUGE_BODY: lambda answer, fault: padded(answer, _size(fault)),
+    FaultKind.GZIP_BOMB: lambda answer, fault: gzip_bomb(answer, _size(fault)),
+    FaultKind.DEEP_JSON: lambda answer, fault: deep_json(DEEP_JSON_DEPTH),
+}
 
 
 async def serve_forever(
