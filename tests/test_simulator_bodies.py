@@ -1,4 +1,4 @@
-"""Hostile answers for hardening a client: redirects, huge bodies, a gzip bomb, deep JSON.
+"""Hostile answers for hardening a client: redirects, huge bodies, a gzip bomb, deep JSON, cycles.
 
 Each test reads only what it needs (headers, the first kilobytes) with plain
 aiohttp, so the suite stays fast and small in memory even for a 1 GiB bomb.
@@ -17,8 +17,13 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, GRID_POSITIONS_PATH
-from okx_grid_async.simulator import FaultKind, GridSimulator, SimGrid
+from okx_grid_async._constants import (
+    GRID_CLOSE_POSITION_PATH,
+    GRID_ORDERS_HISTORY_PATH,
+    GRID_ORDERS_PENDING_PATH,
+    GRID_POSITIONS_PATH,
+)
+from okx_grid_async.simulator import FaultKind, GridSimulator, GridState, SimGrid
 
 from . import test_simulator as base
 from .test_simulator import Client, signed_headers
@@ -222,6 +227,54 @@ async def test_deep_json_nests_data_100000_deep(client: Client, grid: SimGrid) -
     assert client.sim.close_calls(grid.algo_id) == 1
 
 
+# -- CURSOR_CYCLE --------------------------------------------------------------------------
+
+
+async def follow_after(client: Client, path: str, pages: int) -> list[list[str]]:
+    """Page ``path`` three rows at a time, following ``after`` cursors like a naive client."""
+    seen: list[list[str]] = []
+    cursor = ""
+    for _ in range(pages):
+        reply = await client.get(path, f"algoOrdType=contract_grid&limit=3{cursor}")
+        assert reply.code == "0"
+        ids = [row["algoId"] for row in reply.data]
+        seen.append(ids)
+        if len(ids) < 3:
+            break
+        cursor = f"&after={ids[-1]}"
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("path", "state"),
+    [(GRID_ORDERS_PENDING_PATH, "no_close_position"), (GRID_ORDERS_HISTORY_PATH, "stopped")],
+)
+async def test_cursor_cycle_leads_after_cursors_round_a_loop(
+    client: Client, path: str, state: GridState
+) -> None:
+    sim = client.sim
+    ids = [sim.add_grid(client.account.user_id, state=state).algo_id for _ in range(7)]
+    newest = ids[::-1]
+    assert await follow_after(client, path, 10) == [newest[:3], newest[3:6], newest[6:]]
+    sim.inject_fault(FaultKind.CURSOR_CYCLE, path, count=5)
+    pages = await follow_after(client, path, 10)
+    a, b = newest[2], newest[5]
+    # Five pages under the fault, then the usual pages from where the client stands.
+    assert [page[-1] for page in pages] == [a, b, a, b, a, b, newest[6]]
+    assert pages[:2] == [newest[:3], newest[3:6]]
+    assert {(x.http_status, x.code) for x in sim.arrivals(path=path)} == {(200, "0")}
+
+
+async def test_cursor_cycle_needs_a_second_page(client: Client) -> None:
+    for _ in range(3):
+        client.sim.add_grid(client.account.user_id)
+    client.sim.inject_fault(FaultKind.CURSOR_CYCLE, GRID_ORDERS_PENDING_PATH, count=5)
+    assert [len(page) for page in await follow_after(client, GRID_ORDERS_PENDING_PATH, 5)] == [
+        3,
+        0,
+    ]
+
+
 # -- arguments -----------------------------------------------------------------------------
 
 
@@ -232,6 +285,8 @@ async def test_deep_json_nests_data_100000_deep(client: Client, grid: SimGrid) -
         (FaultKind.REDIRECT, {"location": "http://x/\r\nSet-Cookie: a=b"}, "one line"),
         (FaultKind.DEEP_JSON, {"size": 10}, "HUGE_BODY and GZIP_BOMB only"),
         (FaultKind.HUGE_BODY, {"size": 0}, "at least 1"),
+        (FaultKind.CURSOR_CYCLE, {}, "listing's path"),
+        (FaultKind.CURSOR_CYCLE, {"path": GRID_POSITIONS_PATH}, "listing's path"),
     ],
 )
 def test_fault_arguments_are_checked(

@@ -25,6 +25,8 @@ GZIP_BOMB           yes       the same padding to ``size`` bytes (default 1 GiB)
                               with ``Content-Encoding: gzip``: about 1 MB on the wire
 DEEP_JSON           yes       HTTP 200, ``{"code":"0","msg":"","data":[[[...]]]}``
                               nested 100 000 deep
+CURSOR_CYCLE        yes       orders-algo-pending/-history only: the page after the
+                              second page's last row is the first page again
 ==================  ========  ==========================================================
 
 "Executes" means the request takes effect (a close-position closes) exactly
@@ -38,6 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from okx_grid_async._constants import GRID_ORDERS_HISTORY_PATH, GRID_ORDERS_PENDING_PATH
 
 __all__ = [
     "DEEP_JSON_DEPTH",
@@ -94,6 +98,12 @@ class FaultKind(StrEnum):
     DEEP_JSON = "deep_json"
     """Executed: HTTP 200, ``{"code":"0","msg":"","data":[[[...]]]}`` with
     ``data`` nested `DEEP_JSON_DEPTH` deep."""
+    CURSOR_CYCLE = "cursor_cycle"
+    """Executed (a listing has no effect): for orders-algo-pending or
+    orders-algo-history only, the page asked for with ``after`` at the
+    second page's last row (B) is the first page (ending A) again, so a
+    client that follows ``after`` cursors goes A, B, A, B... for as many
+    requests as the fault's ``count``."""
 
 
 # The faults after which the request has taken effect.
@@ -108,8 +118,11 @@ EXECUTING_FAULTS = frozenset(
         FaultKind.HUGE_BODY,
         FaultKind.GZIP_BOMB,
         FaultKind.DEEP_JSON,
+        FaultKind.CURSOR_CYCLE,
     }
 )
+# The paths that page with ``after`` cursors: the only ones CURSOR_CYCLE applies to.
+_LISTING_PATHS: Final = frozenset({GRID_ORDERS_PENDING_PATH, GRID_ORDERS_HISTORY_PATH})
 # The faults that take a ``size``, in bytes of the (decompressed) body, and its default.
 DEFAULT_SIZES: Final = {
     FaultKind.HUGE_BODY: 8 * 1024 * 1024,
@@ -169,14 +182,17 @@ class FaultPlan:
         Raises:
             ValueError: If ``count`` is below 1, ``delay`` is negative,
                 ``location`` is given to another kind than REDIRECT or holds
-                a line break, or ``size`` is given to another kind than
-                HUGE_BODY and GZIP_BOMB or is below 1.
+                a line break, ``size`` is given to another kind than
+                HUGE_BODY and GZIP_BOMB or is below 1, or CURSOR_CYCLE is
+                not given orders-algo-pending's or orders-algo-history's path.
         """
         kind = FaultKind(kind)
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if delay < 0:
             raise ValueError(f"delay must not be negative, got {delay}")
+        if kind is FaultKind.CURSOR_CYCLE and path not in _LISTING_PATHS:
+            raise ValueError(f"CURSOR_CYCLE needs a listing's path, got {path!r}")
         if location is not None:
             if kind is not FaultKind.REDIRECT:
                 raise ValueError(f"location applies to REDIRECT only, not {kind.name}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import random
@@ -180,6 +181,8 @@ class _Route:
     method: str
     private: bool
     handler: Callable[[SimAccount, Params], Rows]
+    # The handler under the CURSOR_CYCLE fault, for the listings.
+    cycled: Callable[[SimAccount, Params], Rows] | None = None
 
 
 def _sign(secret_key: str, prehash: bytes) -> str:
@@ -267,8 +270,8 @@ class GridSimulator:
             PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
             GRID_POSITIONS_PATH: _Route("GET", True, self._positions),
             GRID_CLOSE_POSITION_PATH: _Route("POST", True, self._close_position),
-            GRID_ORDERS_PENDING_PATH: _Route("GET", True, self._orders_pending),
-            GRID_ORDERS_HISTORY_PATH: _Route("GET", True, self._orders_history),
+            GRID_ORDERS_PENDING_PATH: self._listing(history=False),
+            GRID_ORDERS_HISTORY_PATH: self._listing(history=True),
             GRID_CANCEL_CLOSE_ORDER_PATH: _Route("POST", True, self._cancel_close_order),
             ACCOUNT_CONFIG_PATH: _Route("GET", True, self._account_config),
         }
@@ -563,7 +566,8 @@ class GridSimulator:
             ValueError: If ``count`` < 1 or ``delay`` < 0; if ``location`` is
                 given to another kind than REDIRECT or is not one line; if
                 ``size`` is given to another kind than HUGE_BODY or GZIP_BOMB,
-                or is below 1.
+                or is below 1; if CURSOR_CYCLE's ``path`` is not
+                orders-algo-pending's or orders-algo-history's.
         """
         self._faults.inject(kind, path, count, delay, location=location, size=size)
 
@@ -645,7 +649,9 @@ class GridSimulator:
             return redirect(fault.location or self.url + request.raw_path)
         if kind not in EXECUTING_FAULTS:
             return _FAILURES[kind]
-        return _AFTER_EXECUTION[kind](self._execute(request, body, route, caller), fault)
+        cycled = kind is FaultKind.CURSOR_CYCLE
+        answer = self._execute(request, body, route, caller, cycled=cycled)
+        return _AFTER_EXECUTION[kind](answer, fault)
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds; ``False`` if the simulator started closing meanwhile."""
@@ -655,11 +661,18 @@ class GridSimulator:
         return not self._closing.is_set()
 
     def _execute(
-        self, request: web.Request, body: bytes, route: _Route, caller: SimAccount
+        self,
+        request: web.Request,
+        body: bytes,
+        route: _Route,
+        caller: SimAccount,
+        *,
+        cycled: bool = False,
     ) -> Answer:
+        handler = route.cycled if cycled and route.cycled is not None else route.handler
         try:
             params: Params = json_object(request, body) if route.method == "POST" else request.query
-            return envelope(200, "0", "", route.handler(caller, params))
+            return envelope(200, "0", "", handler(caller, params))
         except SimError as err:
             return error_answer(err)
 
@@ -750,13 +763,18 @@ class GridSimulator:
         grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
-    def _orders_pending(self, caller: SimAccount, params: Params) -> Rows:
-        return self._list_grids(caller.user_id, params, history=False)
+    def _listing(self, *, history: bool) -> _Route:
+        """The route of orders-algo-history (``history``) or orders-algo-pending."""
+        return _Route(
+            "GET",
+            True,
+            functools.partial(self._list_grids, history=history),
+            cycled=functools.partial(self._list_grids, history=history, cursor_cycle=True),
+        )
 
-    def _orders_history(self, caller: SimAccount, params: Params) -> Rows:
-        return self._list_grids(caller.user_id, params, history=True)
-
-    def _list_grids(self, user_id: str, params: Params, *, history: bool) -> Rows:
+    def _list_grids(
+        self, caller: SimAccount, params: Params, *, history: bool, cursor_cycle: bool = False
+    ) -> Rows:
         algo_ord_type = required(params, "algoOrdType")
         if algo_ord_type not in ("grid", CONTRACT_GRID, "moon_grid"):
             raise param_error("algoOrdType")
@@ -766,7 +784,7 @@ class GridSimulator:
         if algo_ord_type != CONTRACT_GRID:
             return []  # the simulator only has contract grids
         grids = self._exchange.list_grids(
-            user_id,
+            caller.user_id,
             history=history,
             algo_id=optional(params, "algoId"),
             inst_id=optional(params, "instId"),
@@ -774,6 +792,7 @@ class GridSimulator:
             after=after,
             before=before,
             limit=limit,
+            cursor_cycle=cursor_cycle,
         )
         return [algo_order_row(g) for g in grids]
 
@@ -805,6 +824,7 @@ def _size(fault: Fault) -> int:
 # What each executing fault makes of the executed request's answer (None: drop it).
 _AFTER_EXECUTION: Final[Mapping[FaultKind, Callable[[Answer, Fault], Answer | None]]] = {
     FaultKind.LATENCY: lambda answer, fault: answer,
+    FaultKind.CURSOR_CYCLE: lambda answer, fault: answer,  # the listing itself cycles
     FaultKind.MALFORMED_JSON: lambda answer, fault: Answer(
         200, answer.body[: len(answer.body) // 2], ""
     ),

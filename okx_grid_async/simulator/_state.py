@@ -601,6 +601,7 @@ class SimExchange:
         after: int | None = None,
         before: int | None = None,
         limit: int = 100,
+        cursor_cycle: bool = False,
     ) -> list[SimGrid]:
         """``user_id``'s grids, newest (largest algoId) first, as OKX pages them.
 
@@ -608,25 +609,39 @@ class SimExchange:
         ``after`` keeps algoIds below it (older), ``before`` those above it
         (newer). With only ``before``, the ``limit`` rows nearest the cursor
         are returned, so paging towards newer rows leaves no gap.
+
+        ``cursor_cycle`` (the CURSOR_CYCLE fault) answers the first page
+        again for an ``after`` at the second page's last row: a client that
+        follows ``after`` cursors sees pages ending A, B, A, B... It needs
+        more than ``limit`` rows; otherwise the pages are the usual ones.
         """
-        rows = sorted(
-            (
-                g
-                for g in self._grids.values()
-                if g.user_id == user_id
-                and (g.state == "stopped") == history
-                and (algo_id is None or g.algo_id == algo_id)
-                and (inst_id is None or g.inst_id == inst_id)
-                and (inst_type is None or g.inst_type == inst_type)
-                and (after is None or int(g.algo_id) < after)
-                and (before is None or int(g.algo_id) > before)
-            ),
-            key=lambda g: int(g.algo_id),
-            reverse=True,
-        )
-        if before is not None and after is None:
-            return rows[-limit:]
-        return rows[:limit]
+
+        def page(after: int | None) -> list[SimGrid]:
+            rows = sorted(
+                (
+                    g
+                    for g in self._grids.values()
+                    if g.user_id == user_id
+                    and (g.state == "stopped") == history
+                    and (algo_id is None or g.algo_id == algo_id)
+                    and (inst_id is None or g.inst_id == inst_id)
+                    and (inst_type is None or g.inst_type == inst_type)
+                    and (after is None or int(g.algo_id) < after)
+                    and (before is None or int(g.algo_id) > before)
+                ),
+                key=lambda g: int(g.algo_id),
+                reverse=True,
+            )
+            if before is not None and after is None:
+                return rows[-limit:]
+            return rows[:limit]
+
+        if cursor_cycle and after is not None and before is None:
+            first = page(None)
+            second = page(int(first[-1].algo_id)) if first else []
+            if second and int(second[-1].algo_id) == after:
+                return first
+        return page(after)
 
     # -- prices -------------------------------------------------------------
 
