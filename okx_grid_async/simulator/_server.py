@@ -4,9 +4,11 @@ One handler serves every path. For a private endpoint it:
 
 1. records the raw request (`GridSimulator.requests`) and its arrival time;
 2. authenticates it as OKX does (HTTP 401, see `_REQUIRED_HEADERS` and
-   `GridSimulator._authenticate()`); a failure is logged with user ``None``;
+   `GridSimulator._authenticate()`), the key's environment included (50101);
+   a failure is logged with user ``None``;
 3. answers 50011 for an injected RATE_LIMIT_50011 fault, without using budget;
-4. checks the (user, path) sliding window and answers 50011 when it is full;
+4. checks the (user, path) sliding window, under that path's limit (see
+   `GridSimulator.rate_limit()`), and answers 50011 when it is full;
 5. applies any other injected fault (see ``_faults``);
 6. executes the request and answers OKX's envelope
    ``{"code":"0","msg":"","data":[...]}``.
@@ -18,10 +20,11 @@ an arrival; faults apply to it only when injected with its path.
 HTTP statuses follow OKX's error table (see ``_answers``): 401 for
 authentication, 400 for malformed requests and parameter errors (50000,
 50002, 50004, 50006, 50014, 51000), 429 for 50011 (or 200, as configured)
-and 50013, 503 for 50001, 200 for business errors such as 51293. An unknown
-path answers HTTP 404 ``{"code":"404","msg":"Not Found","data":[]}`` and a
-known path with the wrong method HTTP 405 ``{"code":"405",...}``: OKX
-documents no code for either.
+and 50013, 503 for 50001, 500 for 50026, 200 for business errors such as
+51293. An unknown path answers HTTP 404
+``{"code":"404","msg":"Not Found","data":[]}`` and a known path with the
+wrong method HTTP 405 ``{"code":"405",...}``: OKX documents no code for
+either.
 """
 
 from __future__ import annotations
