@@ -538,7 +538,7 @@ async def test_short_partial_close_fills_when_mark_falls(client: Client) -> None
     [
         ({}, {"algoId": "123456789012345678", "mktClose": True}, 200, "51293"),
         ({"state": "running"}, {"mktClose": True}, 200, "51059"),
-        ({"state": "stopping"}, {"mktClose": True}, 200, "51059"),
+        ({"state": "stopping"}, {"mktClose": True}, 200, "51288"),
         ({"pos": 0}, {"mktClose": True}, 200, "51058"),
         ({}, {"mktClose": False, "sz": "36", "px": "30000"}, 400, "51000"),
         ({}, {"mktClose": False, "sz": "-1", "px": "30000"}, 400, "51000"),
@@ -705,6 +705,7 @@ async def test_filled_order_cannot_be_canceled(client: Client, grid: SimGrid) ->
     [
         (FaultKind.HTTP_503, 503, "50001", False),
         (FaultKind.BUSY_50013, 429, "50013", False),
+        (FaultKind.SYSTEM_ERROR_50026, 500, "50026", False),
         (FaultKind.RATE_LIMIT_50011, 429, "50011", False),
         (FaultKind.TIMEOUT_50004, 400, "50004", True),
         (FaultKind.LATENCY, 200, "0", True),

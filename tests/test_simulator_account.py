@@ -16,18 +16,11 @@ from okx_grid_async._constants import (
 )
 from okx_grid_async.simulator import GridSimulator, max_in_window
 
+from . import test_simulator as base
 from .test_simulator import Client, FakeClock, Reply
 
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-def client(sim: GridSimulator, session: aiohttp.ClientSession) -> Client:
-    return Client(session, sim, sim.add_account())
+# The tiny client's fixtures, shared with test_simulator.py (pytest finds fixtures by name).
+client, session = base.client, base.session
 
 
 async def config_burst(client: Client, n: int) -> list[Reply]:

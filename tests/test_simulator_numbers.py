@@ -7,10 +7,8 @@ raise on what they accept; the simulator refuses all of that with 51000.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import aiohttp
 import pytest
 
 from okx_grid_async._constants import (
@@ -20,7 +18,11 @@ from okx_grid_async._constants import (
 )
 from okx_grid_async.simulator import GridSimulator, SimGrid
 
+from . import test_simulator as base
 from .test_simulator import Client
+
+# The tiny client's fixtures, shared with test_simulator.py (pytest finds fixtures by name).
+client, session = base.client, base.session
 
 REFUSED_NUMBERS = [
     pytest.param("1e999999999", id="huge-exponent"),
@@ -42,12 +44,6 @@ REFUSED_NUMBERS = [
     pytest.param("1" * 31, id="31-digits"),
     pytest.param("9" * 1_000_000, id="one-megabyte"),
 ]
-
-
-@pytest.fixture
-async def client(sim: GridSimulator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as session:
-        yield Client(session, sim, sim.add_account())
 
 
 @pytest.fixture

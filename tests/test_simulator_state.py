@@ -266,7 +266,8 @@ def test_limit_close_already_reached_fills_at_once_and_emptying_stops_the_grid()
     ("setup", "code"),
     [
         ({"state": "running"}, "51059"),
-        ({"state": "stopping"}, "51059"),
+        ({"state": "stopping"}, "51288"),
+        ({"close_allowed": False}, "51341"),
         ({"state": "stopped"}, "51059"),
         ({"pos": 0}, "51058"),
     ],
@@ -340,3 +341,20 @@ def test_list_grids_pages_newest_first() -> None:
     assert page(limit=2, before=newest_first[4]) == newest_first[2:4]  # nearest the cursor
     assert page(after=newest_first[1], before=newest_first[5]) == newest_first[2:5]
     assert len(exchange.list_grids(account.user_id, history=True)) == 1
+
+
+def test_list_grids_cursor_cycle_leads_the_second_page_back_to_the_first() -> None:
+    exchange, account = make_exchange()
+    ids = [int(exchange.add_grid(account.user_id).algo_id) for _ in range(7)]
+    newest = sorted(ids, reverse=True)
+
+    def page(after: int | None) -> list[int]:
+        grids = exchange.list_grids(
+            account.user_id, history=False, after=after, limit=3, cursor_cycle=True
+        )
+        return [int(g.algo_id) for g in grids]
+
+    assert page(None) == newest[:3]
+    assert page(newest[2]) == newest[3:6]
+    assert page(newest[5]) == newest[:3]  # B leads back to the page ending A
+    assert page(newest[4]) == newest[5:]  # other cursors page as usual

@@ -13,38 +13,97 @@ DROP_CONNECTION     no        none: the connection is closed
 APPLY_THEN_DROP     yes       none: the connection is closed after executing
 APPLY_THEN_HANG     yes       none until the client gives up or the simulator closes
 BUSY_50013          no        HTTP 429, code 50013 "Systems are busy"
+SYSTEM_ERROR_50026  no        HTTP 500, code 50026 "System error" in OKX's envelope
 TIMEOUT_50004       yes       HTTP 400 (as OKX's error table), code 50004 "Endpoint
                               request timeout", which does not say whether it executed
 RATE_LIMIT_50011    no        the simulator's 50011 answer, without using any budget
 EMPTY_DATA          yes       HTTP 200, ``{"code":"0","msg":"","data":[]}``: success, no rows
+REDIRECT            no        HTTP 307 to ``location`` (default: the same URL again)
+HUGE_BODY           yes       the real answer padded with spaces to ``size`` bytes
+                              (default 8 MiB), streamed
+GZIP_BOMB           yes       the same padding to ``size`` bytes (default 1 GiB), sent
+                              with ``Content-Encoding: gzip``: about 1 MB on the wire
+DEEP_JSON           yes       HTTP 200, ``{"code":"0","msg":"","data":[[[...]]]}``
+                              nested 100 000 deep
+CURSOR_CYCLE        yes       orders-algo-pending/-history only: the page after the
+                              second page's last row is the first page again
 ==================  ========  ==========================================================
 
 "Executes" means the request takes effect (a close-position closes) exactly
-as if it had been answered normally.
+as if it had been answered normally. The hostile bodies (HUGE_BODY,
+GZIP_BOMB, DEEP_JSON) are produced after execution, as a real answer is; a
+REDIRECT is answered before it, as a proxy or load balancer would.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
-__all__ = ["EXECUTING_FAULTS", "Fault", "FaultKind", "FaultPlan"]
+from okx_grid_async._constants import GRID_ORDERS_HISTORY_PATH, GRID_ORDERS_PENDING_PATH
+
+__all__ = [
+    "DEEP_JSON_DEPTH",
+    "DEFAULT_SIZES",
+    "EXECUTING_FAULTS",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+]
 
 
 class FaultKind(StrEnum):
-    """How the simulator misbehaves for an injected fault (see the module docstring)."""
+    """How the simulator misbehaves for an injected fault.
+
+    Each member says whether the request is executed (a close-position
+    closes) before the fault is answered.
+    """
 
     LATENCY = "latency"
+    """Executed: the normal answer, ``delay`` seconds late."""
     HTTP_500_HTML = "http_500_html"
+    """Not executed: HTTP 500, an nginx HTML error page."""
     HTTP_503 = "http_503"
+    """Not executed: HTTP 503, code 50001 "Service temporarily unavailable"."""
     MALFORMED_JSON = "malformed_json"
+    """Executed: HTTP 200, the real answer cut in half."""
     DROP_CONNECTION = "drop_connection"
+    """Not executed: the connection is closed without an answer."""
     APPLY_THEN_DROP = "apply_then_drop"
+    """Executed: then the connection is closed without an answer."""
     APPLY_THEN_HANG = "apply_then_hang"
+    """Executed: then no answer until the client gives up or the simulator closes."""
     BUSY_50013 = "busy_50013"
+    """Not executed: HTTP 429, code 50013 "Systems are busy"."""
+    SYSTEM_ERROR_50026 = "system_error_50026"
+    """Not executed: HTTP 500, code 50026 "System error" in OKX's envelope."""
     TIMEOUT_50004 = "timeout_50004"
+    """Executed: HTTP 400, code 50004, which does not say whether it executed."""
     RATE_LIMIT_50011 = "rate_limit_50011"
+    """Not executed: the simulator's 50011 answer, without using any budget."""
     EMPTY_DATA = "empty_data"
+    """Executed: HTTP 200, success with no rows."""
+    REDIRECT = "redirect"
+    """Not executed: HTTP 307 to the fault's ``location``; by default the same URL,
+    so that a client following redirects meets the fault again (a loop for as
+    many requests as its ``count``)."""
+    HUGE_BODY = "huge_body"
+    """Executed: the real answer with spaces after its opening brace, ``size``
+    bytes in all (8 MiB by default), streamed with its Content-Length."""
+    GZIP_BOMB = "gzip_bomb"
+    """Executed: the real answer padded to ``size`` bytes (1 GiB by default) as
+    HUGE_BODY, sent with ``Content-Encoding: gzip``: about a thousandth of that
+    on the wire."""
+    DEEP_JSON = "deep_json"
+    """Executed: HTTP 200, ``{"code":"0","msg":"","data":[[[...]]]}`` with
+    ``data`` nested `DEEP_JSON_DEPTH` deep."""
+    CURSOR_CYCLE = "cursor_cycle"
+    """Executed (a listing has no effect): for orders-algo-pending or
+    orders-algo-history only, the page asked for with ``after`` at the
+    second page's last row (B) is the first page (ending A) again, so a
+    client that follows ``after`` cursors goes A, B, A, B... for as many
+    requests as the fault's ``count``."""
 
 
 # The faults after which the request has taken effect.
@@ -56,18 +115,36 @@ EXECUTING_FAULTS = frozenset(
         FaultKind.APPLY_THEN_HANG,
         FaultKind.TIMEOUT_50004,
         FaultKind.EMPTY_DATA,
+        FaultKind.HUGE_BODY,
+        FaultKind.GZIP_BOMB,
+        FaultKind.DEEP_JSON,
+        FaultKind.CURSOR_CYCLE,
     }
 )
+# The paths that page with ``after`` cursors: the only ones CURSOR_CYCLE applies to.
+_LISTING_PATHS: Final = frozenset({GRID_ORDERS_PENDING_PATH, GRID_ORDERS_HISTORY_PATH})
+# The faults that take a ``size``, in bytes of the (decompressed) body, and its default.
+DEFAULT_SIZES: Final = {
+    FaultKind.HUGE_BODY: 8 * 1024 * 1024,
+    FaultKind.GZIP_BOMB: 1024 * 1024 * 1024,
+}
+DEEP_JSON_DEPTH: Final = 100_000
 
 
 @dataclass(slots=True, eq=False)
 class Fault:
-    """An injected fault with the number of requests it still applies to."""
+    """An injected fault with the number of requests it still applies to.
+
+    ``location`` is a REDIRECT's target (``None``: the request's own URL);
+    ``size`` the body size of a HUGE_BODY or GZIP_BOMB.
+    """
 
     kind: FaultKind
     path: str | None
     remaining: int
     delay: float
+    location: str | None = None
+    size: int | None = None
 
     def matches(self, path: str, *, private: bool) -> bool:
         """Whether this fault applies to a request for ``path``.
@@ -88,17 +165,47 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
 
-    def inject(self, kind: FaultKind, path: str | None, count: int, delay: float) -> None:
+    def inject(
+        self,
+        kind: FaultKind,
+        path: str | None,
+        count: int,
+        delay: float,
+        *,
+        location: str | None = None,
+        size: int | None = None,
+    ) -> None:
         """Apply ``kind`` to the next ``count`` requests matching ``path``.
 
+        ``size`` left ``None`` takes the kind's default (`DEFAULT_SIZES`).
+
         Raises:
-            ValueError: If ``count`` is below 1 or ``delay`` is negative.
+            ValueError: If ``count`` is below 1, ``delay`` is negative,
+                ``location`` is given to another kind than REDIRECT or holds
+                a line break, ``size`` is given to another kind than
+                HUGE_BODY and GZIP_BOMB or is below 1, or CURSOR_CYCLE is
+                not given orders-algo-pending's or orders-algo-history's path.
         """
+        kind = FaultKind(kind)
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if delay < 0:
             raise ValueError(f"delay must not be negative, got {delay}")
-        self._faults.append(Fault(FaultKind(kind), path, count, delay))
+        if kind is FaultKind.CURSOR_CYCLE and path not in _LISTING_PATHS:
+            raise ValueError(f"CURSOR_CYCLE needs a listing's path, got {path!r}")
+        if location is not None:
+            if kind is not FaultKind.REDIRECT:
+                raise ValueError(f"location applies to REDIRECT only, not {kind.name}")
+            if "\r" in location or "\n" in location:
+                raise ValueError(f"location must be one line, got {location!r}")
+        if size is not None:
+            if kind not in DEFAULT_SIZES:
+                raise ValueError(f"size applies to HUGE_BODY and GZIP_BOMB only, not {kind.name}")
+            if size < 1:
+                raise ValueError(f"size must be at least 1, got {size}")
+        else:
+            size = DEFAULT_SIZES.get(kind)
+        self._faults.append(Fault(kind, path, count, delay, location, size))
 
     def peek(self, path: str, *, private: bool) -> Fault | None:
         """The fault the next request for ``path`` would get, without using it up."""

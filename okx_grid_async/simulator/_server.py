@@ -4,9 +4,11 @@ One handler serves every path. For a private endpoint it:
 
 1. records the raw request (`GridSimulator.requests`) and its arrival time;
 2. authenticates it as OKX does (HTTP 401, see `_REQUIRED_HEADERS` and
-   `GridSimulator._authenticate()`); a failure is logged with user ``None``;
+   `GridSimulator._authenticate()`), the key's environment included (50101);
+   a failure is logged with user ``None``;
 3. answers 50011 for an injected RATE_LIMIT_50011 fault, without using budget;
-4. checks the (user, path) sliding window and answers 50011 when it is full;
+4. checks the (user, path) sliding window, under that path's limit (see
+   `GridSimulator.rate_limit()`), and answers 50011 when it is full;
 5. applies any other injected fault (see ``_faults``);
 6. executes the request and answers OKX's envelope
    ``{"code":"0","msg":"","data":[...]}``.
@@ -15,13 +17,14 @@ Every private request that reached step 2 is in `GridSimulator.arrivals()`.
 The public time endpoint is neither authenticated, rate limited nor logged as
 an arrival; faults apply to it only when injected with its path.
 
-HTTP statuses follow OKX's error table (`_HTTP_STATUS`): 401 for
+HTTP statuses follow OKX's error table (see ``_answers``): 401 for
 authentication, 400 for malformed requests and parameter errors (50000,
 50002, 50004, 50006, 50014, 51000), 429 for 50011 (or 200, as configured)
-and 50013, 503 for 50001, 200 for business errors such as 51293. An unknown
-path answers HTTP 404 ``{"code":"404","msg":"Not Found","data":[]}`` and a
-known path with the wrong method HTTP 405 ``{"code":"405",...}``: OKX
-documents no code for either.
+and 50013, 503 for 50001, 500 for 50026, 200 for business errors such as
+51293. An unknown path answers HTTP 404
+``{"code":"404","msg":"Not Found","data":[]}`` and a known path with the
+wrong method HTTP 405 ``{"code":"405",...}``: OKX documents no code for
+either.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
-import json
 import random
 import re
 import sys
@@ -61,7 +64,26 @@ from okx_grid_async._constants import (
     MAX_TIMESTAMP_SKEW,
     PUBLIC_TIME_PATH,
 )
-from okx_grid_async.simulator._faults import EXECUTING_FAULTS, Fault, FaultKind, FaultPlan
+from okx_grid_async.simulator._answers import (
+    HTML_500,
+    Answer,
+    Rows,
+    deep_json,
+    drop,
+    envelope,
+    error_answer,
+    gzip_bomb,
+    padded,
+    redirect,
+    send,
+)
+from okx_grid_async.simulator._faults import (
+    DEEP_JSON_DEPTH,
+    EXECUTING_FAULTS,
+    Fault,
+    FaultKind,
+    FaultPlan,
+)
 from okx_grid_async.simulator._limits import Arrival, ArrivalLog, PathLimits
 from okx_grid_async.simulator._params import (
     Params,
@@ -103,8 +125,6 @@ DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - publ
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
 
-Rows = Sequence[Mapping[str, object]]
-
 # Each header OKX requires on a private request, and the code for its absence.
 _REQUIRED_HEADERS: Final = (
     ("OK-ACCESS-KEY", "50103"),
@@ -115,24 +135,10 @@ _REQUIRED_HEADERS: Final = (
 _TIMESTAMP_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-_AUTH_CODES: Final = ("50101", "50102", "50103", "50104", "50105", "50106", "50107")
-_HTTP_STATUS: Final[Mapping[str, int]] = {
-    **dict.fromkeys(_AUTH_CODES, 401),
-    **dict.fromkeys(("50110", "50111", "50112", "50113", "50114"), 401),
-    **dict.fromkeys(("50000", "50002", "50004", "50006", "50014", "51000"), 400),
-    "50001": 503,
-    "50013": 429,
-    "50026": 500,
-}
 _RATE_LIMIT_200_MSG: Final = (
     "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
 )
 _RATE_LIMIT_MSG: Final = {429: "Too Many Requests", 200: _RATE_LIMIT_200_MSG}
-_HTML_500: Final = (
-    b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
-    b"<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    b"</body>\r\n</html>\r\n"
-)
 _SHUTDOWN_TIMEOUT: Final = 1.0
 # The caller of a public endpoint: no key, no user.
 _NOBODY: Final = SimAccount(api_key="", secret_key="", passphrase="", user_id="")
@@ -174,27 +180,12 @@ def _demo_requested(headers: Mapping[str, str]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    body: bytes
-    code: str
-    content_type: str = "application/json"
-
-
-@dataclass(frozen=True, slots=True)
 class _Route:
     method: str
     private: bool
     handler: Callable[[SimAccount, Params], Rows]
-
-
-def _envelope(status: int, code: str, msg: str = "", data: Rows | None = None) -> _Answer:
-    body = json.dumps({"code": code, "msg": msg, "data": data or []}, separators=(",", ":"))
-    return _Answer(status, body.encode(), code)
-
-
-def _error_answer(err: SimError) -> _Answer:
-    return _envelope(_HTTP_STATUS.get(err.code, 200), err.code, err.msg)
+    # The handler under the CURSOR_CYCLE fault, for the listings.
+    cycled: Callable[[SimAccount, Params], Rows] | None = None
 
 
 def _sign(secret_key: str, prehash: bytes) -> str:
@@ -282,8 +273,8 @@ class GridSimulator:
             PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
             GRID_POSITIONS_PATH: _Route("GET", True, self._positions),
             GRID_CLOSE_POSITION_PATH: _Route("POST", True, self._close_position),
-            GRID_ORDERS_PENDING_PATH: _Route("GET", True, self._orders_pending),
-            GRID_ORDERS_HISTORY_PATH: _Route("GET", True, self._orders_history),
+            GRID_ORDERS_PENDING_PATH: self._listing(history=False),
+            GRID_ORDERS_HISTORY_PATH: self._listing(history=True),
             GRID_CANCEL_CLOSE_ORDER_PATH: _Route("POST", True, self._cancel_close_order),
             ACCOUNT_CONFIG_PATH: _Route("GET", True, self._account_config),
         }
@@ -436,11 +427,14 @@ class GridSimulator:
         min_px: DecimalLike | None = None,
         max_px: DecimalLike | None = None,
         investment: DecimalLike | None = None,
+        close_allowed: bool = True,
     ) -> SimGrid:
         """Create a contract grid for ``user_id`` (``pos`` in contracts, negative for short).
 
         ``algo_id`` defaults to a new unique 18-digit id, larger than every
-        earlier one (so the newest grid lists first).
+        earlier one (so the newest grid lists first). ``close_allowed``
+        false makes close-position answer 51341 "Position closing not
+        allowed" (settable later on the grid).
 
         Raises:
             ValueError: See `SimExchange.add_grid()`.
@@ -460,6 +454,7 @@ class GridSimulator:
             min_px=min_px,
             max_px=max_px,
             investment=investment,
+            close_allowed=close_allowed,
         )
 
     def add_demo_grids(self, user_id: str, count: int) -> list[SimGrid]:
@@ -473,6 +468,43 @@ class GridSimulator:
             KeyError: If there is no such grid.
         """
         return self._exchange.grid(algo_id)
+
+    def set_grid_state(self, algo_id: str, state: GridState) -> SimGrid:
+        """Put a grid in ``state`` (its position is kept), and return it.
+
+        ``"stopping"`` makes close-position answer 51288; ``"starting"``
+        makes every request naming the grid answer 51289 "Bot configuration
+        does not exist"; ``"running"`` and ``"stopped"`` make close answer
+        51059.
+
+        Raises:
+            KeyError: If there is no such grid.
+            ValueError: If ``state`` is not a `GridState`.
+        """
+        return self._exchange.set_grid_state(algo_id, state)
+
+    def remove_grid(self, algo_id: str) -> SimGrid:
+        """Forget a grid, as OKX forgets old stopped bots, and return it.
+
+        It leaves both listings, and its owner's requests naming it answer
+        51291 "This Bot does not exist or has been stopped" (another user's
+        get 51293, as for any unknown id).
+
+        Raises:
+            KeyError: If there is no such grid.
+        """
+        return self._exchange.remove_grid(algo_id)
+
+    def add_non_grid_algo(self, user_id: str, algo_id: str | None = None) -> str:
+        """Register an algo order of ``user_id`` that is not a grid; return its algoId.
+
+        Grid requests of ``user_id`` naming it answer 51345 "Policy type is
+        not grid policy". ``algo_id`` defaults to a new id, as in `add_grid()`.
+
+        Raises:
+            ValueError: On an unknown user, or a non-numeric or taken ``algo_id``.
+        """
+        return self._exchange.add_non_grid_algo(user_id, algo_id)
 
     def set_mark_price(self, algo_id: str, px: DecimalLike) -> None:
         """Move a grid's mark price; a live close order whose price it reaches fills.
@@ -511,7 +543,14 @@ class GridSimulator:
         self._requests.clear()
 
     def inject_fault(
-        self, kind: FaultKind, path: str | None = None, count: int = 1, delay: float = 0.0
+        self,
+        kind: FaultKind,
+        path: str | None = None,
+        count: int = 1,
+        delay: float = 0.0,
+        *,
+        location: str | None = None,
+        size: int | None = None,
     ) -> None:
         """Make the next ``count`` requests to ``path`` fail as ``kind``.
 
@@ -521,10 +560,19 @@ class GridSimulator:
         authentication and only by a request the rate limiter accepts
         (except RATE_LIMIT_50011, which stands in for the limiter).
 
+        ``location`` is where a REDIRECT points (default: the request's own
+        URL on this simulator). ``size`` is the body size in bytes of a
+        HUGE_BODY (default 8 MiB) or, decompressed, of a GZIP_BOMB (default
+        1 GiB).
+
         Raises:
-            ValueError: If ``count`` < 1 or ``delay`` < 0.
+            ValueError: If ``count`` < 1 or ``delay`` < 0; if ``location`` is
+                given to another kind than REDIRECT or is not one line; if
+                ``size`` is given to another kind than HUGE_BODY or GZIP_BOMB,
+                or is below 1; if CURSOR_CYCLE's ``path`` is not
+                orders-algo-pending's or orders-algo-history's.
         """
-        self._faults.inject(kind, path, count, delay)
+        self._faults.inject(kind, path, count, delay, location=location, size=size)
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used."""
@@ -541,9 +589,9 @@ class GridSimulator:
         )
         route = self._routes.get(request.path)
         if route is None:
-            return _respond(_envelope(404, "404", "Not Found"))
+            return await send(request, envelope(404, "404", "Not Found"), self._closing)
         if request.method != route.method:
-            return _respond(_envelope(405, "405", "Method Not Allowed"))
+            return await send(request, envelope(405, "405", "Method Not Allowed"), self._closing)
         # Reserve the arrival's place now: answers may come back out of order.
         entry = self._arrivals.begin() if route.private else None
         user_id, answer = await self._decide(request, body, route, t)
@@ -554,18 +602,18 @@ class GridSimulator:
         if answer is _HANG:
             await self._closing.wait()
             answer = None
-        return _drop(request) if answer is None else _respond(answer)
+        return drop(request) if answer is None else await send(request, answer, self._closing)
 
     async def _decide(
         self, request: web.Request, body: bytes, route: _Route, t: float
-    ) -> tuple[str | None, _Answer | None]:
+    ) -> tuple[str | None, Answer | None]:
         """Authenticate, limit, apply faults and execute: the user and the answer (None: drop)."""
         caller = _NOBODY
         if route.private:
             try:
                 caller = self._authenticate(request, body)
             except SimError as err:
-                return None, _error_answer(err)
+                return None, error_answer(err)
         user_id = caller.user_id if route.private else None
         fault = self._faults.peek(request.path, private=route.private)
         if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
@@ -588,7 +636,7 @@ class GridSimulator:
         route: _Route,
         caller: SimAccount,
         fault: Fault | None,
-    ) -> _Answer | None:
+    ) -> Answer | None:
         """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
 
         APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
@@ -600,26 +648,13 @@ class GridSimulator:
         kind = fault.kind
         if kind is FaultKind.DROP_CONNECTION:
             return None
+        if kind is FaultKind.REDIRECT:
+            return redirect(fault.location or self.url + request.raw_path)
         if kind not in EXECUTING_FAULTS:
             return _FAILURES[kind]
-        answer = self._execute(request, body, route, caller)
-        if kind is FaultKind.MALFORMED_JSON:
-            return _Answer(200, answer.body[: len(answer.body) // 2], "")
-        if kind is FaultKind.APPLY_THEN_DROP:
-            return None
-        if kind is FaultKind.TIMEOUT_50004:
-            return _error_answer(
-                SimError(
-                    "50004",
-                    "Endpoint request timeout (does not indicate success or failure of order, "
-                    "please check order status)",
-                )
-            )
-        if kind is FaultKind.APPLY_THEN_HANG:
-            return _HANG
-        if kind is FaultKind.EMPTY_DATA:
-            return _envelope(200, "0")
-        return answer  # LATENCY
+        cycled = kind is FaultKind.CURSOR_CYCLE
+        answer = self._execute(request, body, route, caller, cycled=cycled)
+        return _AFTER_EXECUTION[kind](answer, fault)
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds; ``False`` if the simulator started closing meanwhile."""
@@ -629,17 +664,24 @@ class GridSimulator:
         return not self._closing.is_set()
 
     def _execute(
-        self, request: web.Request, body: bytes, route: _Route, caller: SimAccount
-    ) -> _Answer:
+        self,
+        request: web.Request,
+        body: bytes,
+        route: _Route,
+        caller: SimAccount,
+        *,
+        cycled: bool = False,
+    ) -> Answer:
+        handler = route.cycled if cycled and route.cycled is not None else route.handler
         try:
             params: Params = json_object(request, body) if route.method == "POST" else request.query
-            return _envelope(200, "0", "", route.handler(caller, params))
+            return envelope(200, "0", "", handler(caller, params))
         except SimError as err:
-            return _error_answer(err)
+            return error_answer(err)
 
-    def _rate_limited(self) -> _Answer:
+    def _rate_limited(self) -> Answer:
         status = self.rate_limit_http_status
-        return _envelope(status, "50011", _RATE_LIMIT_MSG[status])
+        return envelope(status, "50011", _RATE_LIMIT_MSG[status])
 
     def _authenticate(self, request: web.Request, body: bytes) -> SimAccount:
         """The account a private request is signed by, checked in OKX's order.
@@ -724,13 +766,18 @@ class GridSimulator:
         grid = self._exchange.grid(algo_id)
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
-    def _orders_pending(self, caller: SimAccount, params: Params) -> Rows:
-        return self._list_grids(caller.user_id, params, history=False)
+    def _listing(self, *, history: bool) -> _Route:
+        """The route of orders-algo-history (``history``) or orders-algo-pending."""
+        return _Route(
+            "GET",
+            True,
+            functools.partial(self._list_grids, history=history),
+            cycled=functools.partial(self._list_grids, history=history, cursor_cycle=True),
+        )
 
-    def _orders_history(self, caller: SimAccount, params: Params) -> Rows:
-        return self._list_grids(caller.user_id, params, history=True)
-
-    def _list_grids(self, user_id: str, params: Params, *, history: bool) -> Rows:
+    def _list_grids(
+        self, caller: SimAccount, params: Params, *, history: bool, cursor_cycle: bool = False
+    ) -> Rows:
         algo_ord_type = required(params, "algoOrdType")
         if algo_ord_type not in ("grid", CONTRACT_GRID, "moon_grid"):
             raise param_error("algoOrdType")
@@ -740,7 +787,7 @@ class GridSimulator:
         if algo_ord_type != CONTRACT_GRID:
             return []  # the simulator only has contract grids
         grids = self._exchange.list_grids(
-            user_id,
+            caller.user_id,
             history=history,
             algo_id=optional(params, "algoId"),
             inst_id=optional(params, "instId"),
@@ -748,36 +795,50 @@ class GridSimulator:
             after=after,
             before=before,
             limit=limit,
+            cursor_cycle=cursor_cycle,
         )
         return [algo_order_row(g) for g in grids]
 
 
 # Not an answer: the request executed and the connection hangs until the simulator closes.
-_HANG: Final = _Answer(0, b"", "")
+_HANG: Final = Answer(0, b"", "")
 
-# Faults that answer without executing.
-_FAILURES: Final[Mapping[FaultKind, _Answer]] = {
-    FaultKind.HTTP_500_HTML: _Answer(500, _HTML_500, "", "text/html"),
-    FaultKind.HTTP_503: _envelope(503, "50001", "Service temporarily unavailable"),
-    FaultKind.BUSY_50013: _envelope(429, "50013", "Systems are busy. Please try again later."),
+# Faults that answer without executing (REDIRECT and DROP_CONNECTION need the request).
+_FAILURES: Final[Mapping[FaultKind, Answer]] = {
+    FaultKind.HTTP_500_HTML: Answer(500, HTML_500, "", "text/html"),
+    FaultKind.HTTP_503: envelope(503, "50001", "Service temporarily unavailable"),
+    FaultKind.BUSY_50013: envelope(429, "50013", "Systems are busy. Please try again later."),
+    FaultKind.SYSTEM_ERROR_50026: envelope(500, "50026", "System error. Try again later."),
 }
+_TIMEOUT_50004: Final = error_answer(
+    SimError(
+        "50004",
+        "Endpoint request timeout (does not indicate success or failure of order, "
+        "please check order status)",
+    )
+)
 
 
-def _respond(answer: _Answer) -> web.Response:
-    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+def _size(fault: Fault) -> int:
+    assert fault.size is not None  # FaultPlan.inject sets it for the kinds that take one
+    return fault.size
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without answering.
-
-    aiohttp then fails to write the returned response with a ConnectionError,
-    which it swallows quietly: no answer reaches the client.
-    """
-    if request.transport is not None:
-        request.transport.close()
-    response = web.Response(status=500)
-    response.force_close()
-    return response
+# What each executing fault makes of the executed request's answer (None: drop it).
+_AFTER_EXECUTION: Final[Mapping[FaultKind, Callable[[Answer, Fault], Answer | None]]] = {
+    FaultKind.LATENCY: lambda answer, fault: answer,
+    FaultKind.CURSOR_CYCLE: lambda answer, fault: answer,  # the listing itself cycles
+    FaultKind.MALFORMED_JSON: lambda answer, fault: Answer(
+        200, answer.body[: len(answer.body) // 2], ""
+    ),
+    FaultKind.APPLY_THEN_DROP: lambda answer, fault: None,
+    FaultKind.APPLY_THEN_HANG: lambda answer, fault: _HANG,
+    FaultKind.TIMEOUT_50004: lambda answer, fault: _TIMEOUT_50004,
+    FaultKind.EMPTY_DATA: lambda answer, fault: envelope(200, "0"),
+    FaultKind.HUGE_BODY: lambda answer, fault: padded(answer, _size(fault)),
+    FaultKind.GZIP_BOMB: lambda answer, fault: gzip_bomb(answer, _size(fault)),
+    FaultKind.DEEP_JSON: lambda answer, fault: deep_json(DEEP_JSON_DEPTH),
+}
 
 
 async def serve_forever(

@@ -18,6 +18,21 @@ and one simple model keeps the position fields consistent with each other:
 A close fills at the mark (market close) or at the order price (limit close),
 adds to ``realized_pnl``, and a grid whose position reaches 0 this way becomes
 ``"stopped"``: it leaves orders-algo-pending for orders-algo-history.
+
+OKX does not say which request answers which of its grid codes; the simulator
+gives each one plausible cause, so that a client's handling can be tested:
+
+- 51289 "Bot configuration does not exist": any request naming a grid in state
+  ``"starting"`` (its configuration is not in place yet);
+- 51291 "This Bot does not exist or has been stopped": any request naming a grid
+  removed with `SimExchange.remove_grid()` (OKX forgets old stopped bots);
+- 51345 "Policy type is not grid policy": any request naming an algo order
+  from `SimExchange.add_non_grid_algo()`;
+- 51288 "We are stopping the Bot": close-position on a grid in state ``"stopping"``;
+- 51341 "Position closing not allowed": close-position on a grid whose
+  ``close_allowed`` is false.
+
+Another user's id, in any of these cases, is 51293 as an unknown id is.
 """
 
 from __future__ import annotations
@@ -47,7 +62,7 @@ __all__ = [
     "to_decimal",
 ]
 
-GridState = Literal["running", "no_close_position", "stopping", "stopped"]
+GridState = Literal["starting", "running", "no_close_position", "stopping", "stopped"]
 """OKX's grid ``state``; ``no_close_position`` (stopped, position kept) is the one close acts on."""
 Direction = Literal["long", "short", "neutral"]
 OrderState = Literal["live", "filled", "canceled"]
@@ -166,6 +181,8 @@ class SimGrid:
     realized_pnl: Decimal = Decimal(0)
     close_calls: int = 0
     """Close-position requests executed for this grid (market closes and placed orders)."""
+    close_allowed: bool = True
+    """False: close-position answers 51341 "Position closing not allowed"."""
     orders: list[CloseOrder] = field(default_factory=list)
 
     @property
@@ -310,19 +327,38 @@ class SimExchange:
     reproducible; ``now_ms`` gives the exchange's wall clock in Unix ms.
     """
 
-    __slots__ = ("_accounts", "_grids", "_last_id", "_now_ms", "_rng")
+    __slots__ = ("_accounts", "_grids", "_last_id", "_not_grids", "_now_ms", "_rng")
 
     def __init__(self, rng: random.Random, now_ms: Callable[[], int]) -> None:
         self._rng = rng
         self._now_ms = now_ms
         self._accounts: dict[str, SimAccount] = {}
         self._grids: dict[str, SimGrid] = {}
+        # Algo ids of a user that name no grid to act on: (user_id, code, msg) they answer.
+        self._not_grids: dict[str, tuple[str, str, str]] = {}
         # Ids grow like OKX's snowflake ids, so "newest first" is "largest first".
         self._last_id = rng.randrange(5 * 10**17, 6 * 10**17)
 
     def _next_id(self) -> str:
         self._last_id += self._rng.randint(1, 4096)
         return str(self._last_id)
+
+    def _new_algo_id(self, user_id: str, algo_id: str | None) -> str:
+        """``algo_id``, or a new id above every earlier one, for an algo order of ``user_id``.
+
+        Raises:
+            ValueError: On an unknown user, or a non-numeric or taken ``algo_id``.
+        """
+        if not self.has_user(user_id):
+            raise ValueError(f"unknown user_id {user_id!r}: add_account first")
+        if algo_id is None:
+            return self._next_id()
+        if not algo_id.isascii() or not algo_id.isdigit():
+            raise ValueError(f"algo_id must be a numeric string, got {algo_id!r}")
+        if algo_id in self._grids or algo_id in self._not_grids:
+            raise ValueError(f"algo_id {algo_id!r} already exists")
+        self._last_id = max(self._last_id, int(algo_id))
+        return algo_id
 
     # -- accounts -----------------------------------------------------------
 
@@ -395,36 +431,28 @@ class SimExchange:
         min_px: DecimalLike | None = None,
         max_px: DecimalLike | None = None,
         investment: DecimalLike | None = None,
+        close_allowed: bool = True,
     ) -> SimGrid:
         """Create a contract grid of ``user_id`` and return it.
 
         ``algo_id`` defaults to a new 18-digit id larger than every earlier
         one. ``direction`` defaults to the sign of ``pos``; ``min_px`` and
         ``max_px`` to 10% around ``avg_px``; ``investment`` to the margin of
-        the position at ``avg_px``.
+        the position at ``avg_px``. ``close_allowed`` false makes
+        close-position answer 51341.
 
         Raises:
             ValueError: On an unknown user, a duplicate or non-numeric
                 ``algo_id``, an unknown ``state`` or ``direction``, a
                 non-positive ``lever``/price, or a non-numeric value.
         """
-        if not self.has_user(user_id):
-            raise ValueError(f"unknown user_id {user_id!r}: add_account first")
-        if state not in GRID_STATES:
-            raise ValueError(f"state must be one of {sorted(GRID_STATES)}, got {state!r}")
+        _check_state(state)
         if direction is not None and direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
-        if algo_id is None:
-            algo_id = self._next_id()
-        elif not algo_id.isdigit():
-            raise ValueError(f"algo_id must be a numeric string, got {algo_id!r}")
-        else:
-            self._last_id = max(self._last_id, int(algo_id))
-        if algo_id in self._grids:
-            raise ValueError(f"algo_id {algo_id!r} already exists")
         pos_d, avg_d, mark_d, lever_d = map(to_decimal, (pos, avg_px, mark_px, lever))
         if lever_d <= 0 or avg_d <= 0 or mark_d <= 0:
             raise ValueError("lever, avg_px and mark_px must be positive")
+        algo_id = self._new_algo_id(user_id, algo_id)
         now = self._now_ms()
         grid = SimGrid(
             algo_id=algo_id,
@@ -443,6 +471,7 @@ class SimExchange:
             c_time=now,
             u_time=now,
             algo_cl_ord_id=algo_cl_ord_id,
+            close_allowed=close_allowed,
         )
         grid.investment = (
             to_decimal(investment)
@@ -501,12 +530,65 @@ class SimExchange:
         """The grid ``algo_id`` as ``user_id`` may see it.
 
         Raises:
-            SimError: 51293 if it does not exist or belongs to another user.
+            SimError: 51289 the grid is ``"starting"``; 51291 it was removed;
+                51345 the id is an algo order that is not a grid; 51293 no
+                such id, or another user's.
         """
         grid = self._grids.get(algo_id)
-        if grid is None or grid.user_id != user_id:
-            raise SimError("51293", "Algo order does not exist")
+        if grid is not None and grid.user_id == user_id:
+            if grid.state == "starting":
+                raise SimError("51289", "Bot configuration does not exist. Please try again later")
+            return grid
+        owner, code, msg = self._not_grids.get(algo_id, ("", "", ""))
+        if owner == user_id:
+            raise SimError(code, msg)
+        raise SimError("51293", "Algo order does not exist")
+
+    def set_grid_state(self, algo_id: str, state: GridState) -> SimGrid:
+        """Put the grid ``algo_id`` in ``state``, as OKX would move it.
+
+        Nothing else changes: a grid set ``"stopped"`` keeps its position.
+
+        Raises:
+            KeyError: If there is no such grid.
+            ValueError: If ``state`` is not a `GridState`.
+        """
+        grid = self.grid(algo_id)
+        _check_state(state)
+        grid.state = state
+        grid.u_time = self._now_ms()
         return grid
+
+    def remove_grid(self, algo_id: str) -> SimGrid:
+        """Forget the grid ``algo_id``, as OKX forgets old stopped bots, and return it.
+
+        It leaves both listings; its owner's requests naming it answer 51291
+        "This Bot does not exist or has been stopped"; its id is never reused.
+
+        Raises:
+            KeyError: If there is no such grid.
+        """
+        grid = self.grid(algo_id)
+        del self._grids[algo_id]
+        self._not_grids[algo_id] = (
+            grid.user_id,
+            "51291",
+            "This Bot does not exist or has been stopped",
+        )
+        return grid
+
+    def add_non_grid_algo(self, user_id: str, algo_id: str | None = None) -> str:
+        """Register an algo order of ``user_id`` that is not a grid, and return its id.
+
+        A grid request naming it answers 51345 "Policy type is not grid
+        policy". ``algo_id`` defaults to a new id, as in `add_grid()`.
+
+        Raises:
+            ValueError: On an unknown user, or a non-numeric or taken ``algo_id``.
+        """
+        algo_id = self._new_algo_id(user_id, algo_id)
+        self._not_grids[algo_id] = (user_id, "51345", "Policy type is not grid policy")
+        return algo_id
 
     def list_grids(
         self,
@@ -519,6 +601,7 @@ class SimExchange:
         after: int | None = None,
         before: int | None = None,
         limit: int = 100,
+        cursor_cycle: bool = False,
     ) -> list[SimGrid]:
         """``user_id``'s grids, newest (largest algoId) first, as OKX pages them.
 
@@ -526,25 +609,39 @@ class SimExchange:
         ``after`` keeps algoIds below it (older), ``before`` those above it
         (newer). With only ``before``, the ``limit`` rows nearest the cursor
         are returned, so paging towards newer rows leaves no gap.
+
+        ``cursor_cycle`` (the CURSOR_CYCLE fault) answers the first page
+        again for an ``after`` at the second page's last row: a client that
+        follows ``after`` cursors sees pages ending A, B, A, B... It needs
+        more than ``limit`` rows; otherwise the pages are the usual ones.
         """
-        rows = sorted(
-            (
-                g
-                for g in self._grids.values()
-                if g.user_id == user_id
-                and (g.state == "stopped") == history
-                and (algo_id is None or g.algo_id == algo_id)
-                and (inst_id is None or g.inst_id == inst_id)
-                and (inst_type is None or g.inst_type == inst_type)
-                and (after is None or int(g.algo_id) < after)
-                and (before is None or int(g.algo_id) > before)
-            ),
-            key=lambda g: int(g.algo_id),
-            reverse=True,
-        )
-        if before is not None and after is None:
-            return rows[-limit:]
-        return rows[:limit]
+
+        def page(after: int | None) -> list[SimGrid]:
+            rows = sorted(
+                (
+                    g
+                    for g in self._grids.values()
+                    if g.user_id == user_id
+                    and (g.state == "stopped") == history
+                    and (algo_id is None or g.algo_id == algo_id)
+                    and (inst_id is None or g.inst_id == inst_id)
+                    and (inst_type is None or g.inst_type == inst_type)
+                    and (after is None or int(g.algo_id) < after)
+                    and (before is None or int(g.algo_id) > before)
+                ),
+                key=lambda g: int(g.algo_id),
+                reverse=True,
+            )
+            if before is not None and after is None:
+                return rows[-limit:]
+            return rows[:limit]
+
+        if cursor_cycle and after is not None and before is None:
+            first = page(None)
+            second = page(int(first[-1].algo_id)) if first else []
+            if second and int(second[-1].algo_id) == after:
+                return first
+        return page(after)
 
     # -- prices -------------------------------------------------------------
 
@@ -575,10 +672,16 @@ class SimExchange:
 
     def _closable(self, user_id: str, algo_id: str) -> SimGrid:
         grid = self.owned_grid(user_id, algo_id)
+        if grid.state == "stopping":
+            raise SimError(
+                "51288", "We are stopping the Bot. Please do not click it multiple times"
+            )
         if grid.state != "no_close_position":
             raise SimError(
                 "51059", "Strategy for the current state does not support this operation"
             )
+        if not grid.close_allowed:
+            raise SimError("51341", "Position closing not allowed")
         if grid.pending_order is not None:
             raise SimError("51342", "Closing order already exists. Please try again later")
         if grid.pos == 0:
@@ -589,8 +692,9 @@ class SimExchange:
         """Close the whole position at the mark; the grid becomes ``"stopped"``.
 
         Raises:
-            SimError: 51293 unknown grid, 51059 not ``no_close_position``,
-                51342 a close order is live, 51058 no position.
+            SimError: As `owned_grid()`; then 51288 ``"stopping"``, 51059 any
+                other state but ``no_close_position``, 51341 closing not
+                allowed, 51342 a close order is live, 51058 no position.
         """
         grid = self._closable(user_id, algo_id)
         self._reduce(grid, abs(grid.pos), grid.mark_px)
@@ -624,7 +728,7 @@ class SimExchange:
         """Cancel the grid's live close order ``ord_id``.
 
         Raises:
-            SimError: 51293 unknown grid; 51603 "Order does not exist" if the
+            SimError: As `owned_grid()`; 51603 "Order does not exist" if the
                 grid has no live order ``ord_id`` (never placed, filled, or
                 already canceled).
         """
@@ -653,6 +757,12 @@ class SimExchange:
         grid.realized_pnl += (price - grid.avg_px) * qty * sign * grid.ct_val
         grid.pos -= sign * qty
         grid.u_time = self._now_ms()
+
+
+def _check_state(state: str) -> None:
+    """Raises ValueError unless ``state`` is a `GridState`."""
+    if state not in GRID_STATES:
+        raise ValueError(f"state must be one of {sorted(GRID_STATES)}, got {state!r}")
 
 
 def _round_price(px: Decimal) -> Decimal:
