@@ -2,12 +2,12 @@
 
 The model (see docs/rate-limiting.md): each (user, endpoint) budget is a set of
 ``max_rate`` *slots*. A slot holds the latest time its request can have reached
-OKX: "in flight" (infinity) from the moment it is granted until the answer, or
-the failure, comes back; then the time that happened. A new request may start
+OKX, as far as the next request can tell: "in flight" (infinity) from the moment
+it is granted until the answer, or the failure, comes back; then that time less
+the request's credit (`Slot.arrived`, from `RoundTrips`). A new request may start
 once the oldest slot is at least ``time_period + safety_margin`` in the past, and
-it takes that slot. Since every earlier request had arrived by its slot's time
-and the new one arrives after it starts, no window of ``time_period`` ever holds
-more than ``max_rate`` arrivals, whatever the latency or connection set-up.
+it takes that slot: two requests of one slot's chain reach OKX more than
+``time_period`` apart, so no window holds more than ``max_rate`` arrivals.
 
 aiolimiter's leaky bucket cannot express this bound at full speed: a bucket of
 size *b* draining at *r*/s admits *b + r·T* in a window *T* (up to 40 for
