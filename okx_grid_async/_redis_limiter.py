@@ -43,17 +43,19 @@ import itertools
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 from urllib.parse import unquote
 
 import msgspec
 
 from ._clock import Clock, SystemClock
 from ._constants import DEFAULT_SAFETY_MARGIN, GRID_MAX_RATE, GRID_TIME_PERIOD
-from ._errors import RateLimiterUnavailableError
+from ._errors import RateLimiterUnavailableError, WaitTimeoutError
 from ._limiter import LimiterStats, check_limits
 
 if TYPE_CHECKING:
@@ -76,6 +78,9 @@ _SOCKET_TIMEOUT: Final = 2.0
 _RETRIES: Final = 2
 _RETRY_BACKOFF_BASE: Final = 0.05
 _RETRY_BACKOFF_CAP: Final = 0.2
+# How long aclose() gives releases under way to reach Redis: one socket timeout,
+# the most a single try takes.
+_CLOSE_GRACE: Final = _SOCKET_TIMEOUT
 _REDACTED: Final = "***"
 _US: Final = 1_000_000  # the scripts count in integer microseconds of the server's clock
 
@@ -165,25 +170,44 @@ def _split_secrets(url: str) -> tuple[str, tuple[str, ...]]:
     return head, tuple(sorted(candidates, key=len, reverse=True))
 
 
-def _granted_and_wait(reply: object) -> tuple[bool, int]:
-    """The acquire script's answer: whether the slot was granted, else microseconds to wait."""
+def _granted_and_wait(reply: object) -> tuple[bool, float]:
+    """The acquire script's answer: whether the slot was granted, else seconds to wait."""
     if not (isinstance(reply, list) and len(reply) == 2):
         raise RateLimiterUnavailableError(f"unexpected answer from the acquire script: {reply!r}")
     granted, wait_us = reply
-    return bool(granted), max(int(wait_us), 1)
+    return bool(granted), max(int(wait_us), 1) / _US
+
+
+class _Waiter:
+    """One call waiting for a slot, in its budget's FIFO of this process.
+
+    ``wake`` is the future it sleeps on (None while it runs), resolved when it
+    becomes the head or when the limiter closes.
+    """
+
+    __slots__ = ("deadline", "wake")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.wake: asyncio.Future[None] | None = None
+
+    def rouse(self) -> None:
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
 
 class _Budget:
-    """This process's side of one (user, endpoint) budget: its keys, FIFO lock and figures."""
+    """This process's side of one (user, endpoint) budget: its keys, FIFO of waiters and figures."""
 
-    __slots__ = ("blocked_key", "lock", "slots_key", "stats", "waiting")
+    __slots__ = ("blocked_key", "keys", "queue", "slots_key", "stats")
 
-    def __init__(self, slots_key: str, blocked_key: str) -> None:
-        self.slots_key = slots_key
-        self.blocked_key = blocked_key
-        self.lock = asyncio.Lock()
+    def __init__(self, base: str) -> None:
+        self.slots_key = f"{base}:slots"
+        self.blocked_key = f"{base}:blocked"
+        self.keys = [self.slots_key, self.blocked_key]  # the acquire script's KEYS
+        self.queue: deque[_Waiter] = deque()
         self.stats = LimiterStats()
-        self.waiting = 0
 
 
 class RedisRateLimiter:
@@ -196,15 +220,17 @@ class RedisRateLimiter:
     see the module documentation for the model and its limits.
 
     Use it as ``async with RedisRateLimiter(url) as limiter:`` (entering checks
-    that Redis answers), or call `aclose()` when done. Use it from one event
-    loop. Redis keys are ``<key_prefix>:{<user_key>}:<endpoint>:slots`` and
-    ``...:blocked``; they expire once idle for a window (plus the lease).
+    that Redis answers), or call `aclose()` when done. It is bound to the event
+    loop that first uses it; used from another loop or thread, every method but
+    `stats()` raises RuntimeError. Redis keys are
+    ``<key_prefix>:{<user_key>}:<endpoint>:slots`` and ``...:blocked``; they
+    expire once idle for a window (plus the lease).
 
     Cancelling a task that waits for a slot takes no slot: the slot is only
     added when granted (and a grant the cancelled task never read is handed
-    back). A task cancelled while holding a slot releases it on the way out; if
-    even that cannot reach Redis, the slot counts as in flight until its lease
-    expires.
+    back). A slot's release runs in a task of the limiter, so it reaches Redis
+    even if the task leaving the slot is cancelled; if Redis cannot be reached,
+    the slot counts as in flight until its lease expires.
 
     Args:
         url: the Redis URL (``redis://[:password@]host:port/db``, ``rediss://``,
@@ -229,10 +255,13 @@ class RedisRateLimiter:
 
     __slots__ = (
         "_acquire_script",
+        "_bind_lock",
         "_budgets",
         "_client",
         "_clock",
         "_closed",
+        "_disconnected",
+        "_drained",
         "_errors",
         "_forget_script",
         "_lease_us",
@@ -243,8 +272,10 @@ class RedisRateLimiter:
         "_penalize_script",
         "_release_script",
         "_secrets",
+        "_span",
         "_span_ms",
         "_span_us",
+        "_tasks",
         "_ttl_ms",
         "key_prefix",
         "lease",
@@ -288,11 +319,11 @@ class RedisRateLimiter:
         self.safety_margin = float(safety_margin)
         self.lease = float(lease)
         self.key_prefix = key_prefix
-        span = self.time_period + self.safety_margin
-        self._span_us = math.ceil(span * _US)
-        self._span_ms = math.ceil(span * 1000)
+        self._span = self.time_period + self.safety_margin
+        self._span_us = math.ceil(self._span * _US)
+        self._span_ms = math.ceil(self._span * 1000)
         self._lease_us = math.ceil(self.lease * _US)
-        self._ttl_ms = math.ceil((self.lease + span) * 1000)
+        self._ttl_ms = math.ceil((self.lease + self._span) * 1000)
         self._clock: Clock = clock or SystemClock()
         self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         if client is None:
@@ -319,8 +350,13 @@ class RedisRateLimiter:
         # Members are unique across processes: a random prefix per limiter, a counter within.
         self._member_prefix = secrets.token_hex(8)
         self._member_ids = itertools.count()
-        self._closed = False
+        # Releases and hand-backs under way, each in a task of its own (see _spawn).
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False  # refuses new work
+        self._disconnected = False  # the client is closed: refuses every Redis call
+        self._drained: asyncio.Future[None] | None = None  # while closing: no waiter left
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._bind_lock = threading.Lock()
 
     # ------------------------------------------------------------ life cycle
 
@@ -329,8 +365,9 @@ class RedisRateLimiter:
 
         Raises:
             RateLimiterUnavailableError: if it does not (the connections are then closed).
-            RuntimeError: if the limiter is closed.
+            RuntimeError: if the limiter is closed, or bound to another event loop.
         """
+        self._check_open()
         try:
             await self._call(self._client.ping, "PING")
         except BaseException:
@@ -349,32 +386,69 @@ class RedisRateLimiter:
     async def aclose(self) -> None:
         """Close the connections this limiter opened (a borrowed ``client`` is left open).
 
-        Idempotent; a closed limiter refuses new slots with RuntimeError.
+        Waiters still queued raise RuntimeError at once (a head inside a Redis call
+        when the call returns). Releases still on their way get up to 2 s (one
+        socket timeout) to reach Redis before the connections close. Idempotent; a
+        closed limiter refuses new slots with RuntimeError.
+
+        Raises:
+            RuntimeError: if the limiter is bound to another event loop.
         """
         if self._closed:
             return
+        loop = self._bound_loop()
         self._closed = True
+        give_up = loop.time() + _CLOSE_GRACE
+        if any(budget.queue for budget in self._budgets.values()):
+            self._drained = loop.create_future()
+            for budget in self._budgets.values():
+                for waiter in budget.queue:
+                    waiter.rouse()
+            await asyncio.wait([self._drained], timeout=_CLOSE_GRACE)
+        while self._tasks and (left := give_up - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left)
+        if self._tasks:
+            logger.warning(
+                "rate limiter at %s closed before %d release(s) reached Redis; those slots "
+                "are held until their lease (%.0f s) expires",
+                self.url,
+                len(self._tasks),
+                self.lease,
+            )
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._disconnected = True
         if self._owns_client:
             await self._client.aclose()
 
     # ------------------------------------------------------------ the protocol
 
-    @asynccontextmanager
-    async def slot(self, user_key: str, endpoint: str) -> AsyncIterator[None]:
-        """Wait for a slot of (user_key, endpoint), hold it while the request runs.
+    def slot(
+        self, user_key: str, endpoint: str, *, wait_timeout: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """Wait for a slot of (user_key, endpoint), first come first served; hold it
+        while one request is sent and answered.
+
+        By default waits as long as the queue takes. With ``wait_timeout``
+        (seconds, > 0), gives up when the wait would pass it: at once, without
+        sleeping, when the waiters of this process already queued ahead (those
+        whose own bound is not shorter) or the wait Redis answers make it
+        impossible; otherwise when it runs out. Cancelling the wait takes no slot.
+        Exiting releases the slot.
 
         Raises:
-            RateLimiterUnavailableError: Redis cannot be reached or failed; no slot
-                was taken and nothing should be sent.
-            RuntimeError: if the limiter is closed.
+            ValueError: (here) if ``wait_timeout`` is not a number > 0.
+            WaitTimeoutError: (entering) the wait would pass ``wait_timeout``;
+                ``waited`` says how long it waited. No slot was taken.
+            RateLimiterUnavailableError: (entering) Redis cannot be reached or
+                failed; no slot was taken and nothing should be sent.
+            RuntimeError: (entering or exiting) if the limiter is closed, or bound
+                to another event loop.
         """
-        budget = self._budget(user_key, endpoint)
-        member = f"{self._member_prefix}:{next(self._member_ids)}"
-        await self._acquire(budget, member)
-        try:
-            yield
-        finally:
-            await self._release(budget, member)
+        if wait_timeout is not None and not wait_timeout > 0:
+            raise ValueError(f"wait_timeout must be > 0 seconds or None, not {wait_timeout!r}")
+        return _Slot(self, user_key, endpoint, wait_timeout)
 
     async def penalize(self, user_key: str, endpoint: str) -> None:
         """Hold every new request of this budget, in every process, for one whole window.
@@ -384,7 +458,7 @@ class RedisRateLimiter:
 
         Raises:
             RateLimiterUnavailableError: Redis cannot be reached or failed.
-            RuntimeError: if the limiter is closed.
+            RuntimeError: if the limiter is closed, or bound to another event loop.
         """
         budget = self._budget(user_key, endpoint)
         budget.stats.rejections += 1
@@ -396,65 +470,159 @@ class RedisRateLimiter:
         """This process's figures for one budget (a copy; zeros if it never used it).
 
         ``granted``, ``waited`` (seconds), ``rejections`` and ``max_waiting`` count
-        only this limiter's requests, not other processes'.
+        only this limiter's requests, not other processes'. Safe from any thread.
         """
         budget = self._budgets.get((user_key, endpoint))
         return msgspec.structs.replace(budget.stats) if budget else LimiterStats()
 
     # ------------------------------------------------------------ internals
 
-    def _budget(self, user_key: str, endpoint: str) -> _Budget:
+    def _bound_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which must be the one this limiter first ran in."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            with self._bind_lock:  # two threads using a new limiter at once: one wins
+                if self._loop is None:
+                    self._loop = loop
+            if self._loop is not loop:
+                # Its Redis connections and waiters belong to the first loop; used from
+                # another they fail with "Event loop is closed", or hang.
+                raise RuntimeError(
+                    "this RedisRateLimiter is bound to the event loop that first used it; "
+                    "create one per event loop (for example inside each asyncio.run())"
+                )
+        return loop
+
+    def _check_open(self) -> asyncio.AbstractEventLoop:
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            # Its Redis connections and FIFO locks belong to the first loop; used from
-            # another they fail with "Event loop is closed" or worse.
-            raise RuntimeError(
-                "this RedisRateLimiter is bound to the event loop that first used it; "
-                "create one per event loop (for example inside each asyncio.run())"
-            )
+        return self._bound_loop()
+
+    def _budget(self, user_key: str, endpoint: str) -> _Budget:
+        self._check_open()
         key = (user_key, endpoint)
         budget = self._budgets.get(key)
         if budget is None:
             # The hash tag keeps both keys of a user on one Redis Cluster slot.
-            base = f"{self.key_prefix}:{{{user_key}}}:{endpoint}"
-            budget = self._budgets[key] = _Budget(f"{base}:slots", f"{base}:blocked")
+            budget = self._budgets[key] = _Budget(f"{self.key_prefix}:{{{user_key}}}:{endpoint}")
         return budget
 
-    async def _acquire(self, budget: _Budget, member: str) -> None:
+    def _new_member(self) -> str:
+        return f"{self._member_prefix}:{next(self._member_ids)}"
+
+    def _hopeless(self, queue: deque[_Waiter], deadline: float, wait_timeout: float) -> bool:
+        """Whether the waiters queued ahead make a wait of at most ``wait_timeout`` impossible.
+
+        The limiter never grants the k-th request less than a span after the
+        (k - max_rate)-th, so a call with p waiters ahead that will all be granted
+        first waits at least floor(p / max_rate) spans. Only waiters whose own bound
+        is not shorter count: one that may give up first may leave the call its slot.
+        """
+        if len(queue) // self.max_rate * self._span <= wait_timeout:
+            return False  # not even if every waiter ahead counted
+        ahead = sum(1 for waiter in queue if waiter.deadline >= deadline)
+        return ahead // self.max_rate * self._span > wait_timeout
+
+    async def _acquire(
+        self, budget: _Budget, endpoint: str, member: str, wait_timeout: float | None
+    ) -> None:
         clock = self._clock
-        stats = budget.stats
         started = clock.monotonic()
-        budget.waiting += 1
-        stats.max_waiting = max(stats.max_waiting, budget.waiting)
-        keys = [budget.slots_key, budget.blocked_key]
-        args: list[int | str] = [self.max_rate, self._span_us, self._lease_us, self._ttl_ms, member]
+        deadline = math.inf if wait_timeout is None else started + wait_timeout
+        queue = budget.queue
+        if wait_timeout is not None and queue and self._hopeless(queue, deadline, wait_timeout):
+            raise WaitTimeoutError(endpoint, 0.0, wait_timeout)
+        waiter = _Waiter(deadline)
+        queue.append(waiter)
+        stats = budget.stats
+        stats.max_waiting = max(stats.max_waiting, len(queue))
         try:
-            # Local waiters queue here, so only the first of them polls Redis.
-            async with budget.lock:
-                while True:
-                    try:
-                        reply = await self._run(self._acquire_script, keys, args, "acquire")
-                    except asyncio.CancelledError:
-                        # The script may have granted before the cancellation reached
-                        # this task: hand the slot back, since nothing will be sent.
-                        await self._forget(budget, member)
-                        raise
-                    granted, wait_us = _granted_and_wait(reply)
-                    if granted:
-                        break
-                    await clock.sleep(wait_us / _US)
+            if queue[0] is not waiter:
+                # Only the head of the queue asks Redis; the others wait for their turn.
+                await self._pause(waiter, deadline - clock.monotonic())
+                if queue[0] is not waiter:
+                    assert wait_timeout is not None  # woken by nothing else
+                    raise WaitTimeoutError(endpoint, clock.monotonic() - started, wait_timeout)
+            await self._take(budget, endpoint, member, waiter, started, wait_timeout)
         finally:
-            budget.waiting -= 1
+            self._dequeue(queue, waiter)
         stats.granted += 1
         stats.waited += clock.monotonic() - started
 
-    async def _release(self, budget: _Budget, member: str) -> None:
-        """Re-score the slot to the server's now; never raises (the lease is the fallback)."""
+    async def _take(
+        self,
+        budget: _Budget,
+        endpoint: str,
+        member: str,
+        waiter: _Waiter,
+        started: float,
+        wait_timeout: float | None,
+    ) -> None:
+        """As the head of this process's queue, ask Redis until granted."""
+        clock = self._clock
+        args: list[int | str] = [self.max_rate, self._span_us, self._lease_us, self._ttl_ms, member]
+        while True:
+            try:
+                reply = await self._run(self._acquire_script, budget.keys, args, "acquire")
+            except asyncio.CancelledError:
+                # The script may have granted before the cancellation reached this task:
+                # hand the slot back, since nothing will be sent.
+                self._spawn(self._send(self._forget_script, [budget.slots_key], [member], "forget"))
+                raise
+            granted, wait = _granted_and_wait(reply)
+            if granted:
+                return
+            now = clock.monotonic()
+            left = waiter.deadline - now
+            if wait > left or left <= 0:
+                assert wait_timeout is not None  # left is inf without one
+                raise WaitTimeoutError(endpoint, now - started, wait_timeout)
+            await self._pause(waiter, min(wait, left))
+
+    def _dequeue(self, queue: deque[_Waiter], waiter: _Waiter) -> None:
+        was_head = queue[0] is waiter
+        queue.remove(waiter)
+        if was_head and queue:
+            queue[0].rouse()
+        drained = self._drained
+        if (
+            drained is not None
+            and not drained.done()
+            and not any(b.queue for b in self._budgets.values())
+        ):
+            drained.set_result(None)
+
+    async def _pause(self, waiter: _Waiter, seconds: float) -> None:
+        """Sleep ``seconds`` on the clock (``inf``: until woken), or until ``waiter`` is woken.
+
+        Raises what ended the wait, before or after sleeping: see `_check_waiter`.
+        """
+        self._check_waiter(waiter)
+        loop = asyncio.get_running_loop()
+        wake = waiter.wake = loop.create_future()
+        try:
+            if seconds == math.inf:
+                await wake
+            elif seconds > 0:
+                timer = loop.create_task(self._clock.sleep(seconds))
+                try:
+                    await asyncio.wait((wake, timer), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    timer.cancel()
+        finally:
+            waiter.wake = None
+        self._check_waiter(waiter)
+
+    def _check_waiter(self, waiter: _Waiter) -> None:
+        """Raise what ended the wait: the limiter closed."""
         if self._closed:
+            raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+
+    async def _release(self, budget: _Budget, member: str) -> None:
+        """Re-score the slot to the server's now, in a task that cancelling the caller
+        does not stop; never raises but RuntimeError (another loop)."""
+        self._bound_loop()
+        if self._disconnected:
             logger.warning(
                 "rate limiter at %s closed with a request in flight; its slot is held "
                 "until its lease (%.0f s) expires",
@@ -462,21 +630,27 @@ class RedisRateLimiter:
                 self.lease,
             )
             return
-        try:
-            await self._run(
-                self._release_script, [budget.slots_key], [member, self._span_ms], "release"
-            )
-        except RateLimiterUnavailableError as exc:
-            # Raising here would hide the request's own outcome (a close that went
-            # through would look failed); the slot stays in flight until its lease.
-            logger.warning("%s; the slot is held until its lease (%.0f s) expires", exc, self.lease)
+        task = self._spawn(
+            self._send(self._release_script, [budget.slots_key], [member, self._span_ms], "release")
+        )
+        await asyncio.shield(task)
 
-    async def _forget(self, budget: _Budget, member: str) -> None:
-        if self._closed:
-            return
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coroutine`` in a task of its own, kept until done (aclose() waits for it)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _send(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[int | str], what: str
+    ) -> None:
+        """Run a script whose failure only costs a slot until its lease: log, never raise."""
         try:
-            await self._run(self._forget_script, [budget.slots_key], [member], "forget")
-        except RateLimiterUnavailableError as exc:
+            await self._run(script, keys, args, what)
+        except (RateLimiterUnavailableError, RuntimeError) as exc:
+            # Raising would hide the request's own outcome (a close that went through
+            # would look failed); the slot stays in flight until its lease.
             logger.warning("%s; the slot is held until its lease (%.0f s) expires", exc, self.lease)
 
     async def _run(
@@ -487,7 +661,7 @@ class RedisRateLimiter:
 
     async def _call(self, command: Callable[[], Awaitable[T]], what: str) -> T:
         """Run one Redis command, turning Redis failures into RateLimiterUnavailableError."""
-        if self._closed:
+        if self._disconnected:
             # A closed pool would silently reconnect (and leak the connection).
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         try:
@@ -513,3 +687,30 @@ class RedisRateLimiter:
             f"time_period={self.time_period}, key_prefix={self.key_prefix!r}, "
             f"safety_margin={self.safety_margin}, lease={self.lease}, {state})"
         )
+
+
+class _Slot:
+    """One request's hold on a slot of a budget (see `RedisRateLimiter.slot`)."""
+
+    __slots__ = ("_budget", "_endpoint", "_limiter", "_member", "_user_key", "_wait_timeout")
+
+    def __init__(
+        self, limiter: RedisRateLimiter, user_key: str, endpoint: str, wait_timeout: float | None
+    ) -> None:
+        self._limiter = limiter
+        self._user_key = user_key
+        self._endpoint = endpoint
+        self._wait_timeout = wait_timeout
+        self._budget: _Budget | None = None
+        self._member = ""
+
+    async def __aenter__(self) -> None:
+        limiter = self._limiter
+        budget = limiter._budget(self._user_key, self._endpoint)
+        member = limiter._new_member()
+        await limiter._acquire(budget, self._endpoint, member, self._wait_timeout)
+        self._budget, self._member = budget, member
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._budget is not None, "exited a slot that was never entered"
+        await self._limiter._release(self._budget, self._member)

@@ -7,19 +7,26 @@ tests never share a budget on the session's server.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from okx_grid_async import RateLimiter, RateLimiterUnavailableError, RedisRateLimiter
+from okx_grid_async import (
+    FakeClock,
+    RateLimiter,
+    RateLimiterUnavailableError,
+    RedisRateLimiter,
+    WaitTimeoutError,
+)
 from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
 from tests.redis_worker import Config, Outcome
@@ -490,3 +497,173 @@ def test_a_second_event_loop_is_refused_with_a_clear_error(redis_url: str) -> No
                 pass
 
     asyncio.run(main())
+
+
+def test_every_method_refuses_another_event_loop_instead_of_hanging(
+    redis_url: str, prefix: str
+) -> None:
+    async def main() -> None:
+        async with RedisRateLimiter(redis_url, 5, 0.3, prefix) as limiter:
+            held = limiter.slot("u", POS)
+            await held.__aenter__()
+            attempts: dict[str, Callable[[], Awaitable[object]]] = {
+                "slot enter": lambda: limiter.slot("u", POS).__aenter__(),
+                "slot exit": lambda: held.__aexit__(None, None, None),
+                "penalize": lambda: limiter.penalize("u", POS),
+                "async with": limiter.__aenter__,
+                "aclose": limiter.aclose,
+            }
+
+            async def from_another_thread() -> dict[str, str]:
+                outcomes = {}
+                for name, attempt in attempts.items():
+                    try:
+                        async with asyncio.timeout(3):
+                            await attempt()
+                        outcomes[name] = "went through"
+                    except Exception as exc:
+                        outcomes[name] = f"{type(exc).__name__}: {exc}"
+                outcomes["stats"] = f"granted={limiter.stats('u', POS).granted}"
+                return outcomes
+
+            outcomes = await asyncio.to_thread(asyncio.run, from_another_thread())
+            refused = "RuntimeError: this RedisRateLimiter is bound to the event loop"
+            assert {name: text.startswith(refused) for name, text in outcomes.items()} == {
+                **dict.fromkeys(attempts, True),
+                "stats": False,
+            }
+            assert outcomes["stats"] == "granted=1"  # stats() is fine from anywhere
+            # Nothing of that touched the limiter: still fine in its own loop.
+            await held.__aexit__(None, None, None)
+            async with limiter.slot("u", POS):
+                pass
+            assert limiter.stats("u", POS).granted == 2
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ releases
+
+
+async def test_a_release_whose_task_is_cancelled_still_reaches_redis(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        async with RedisRateLimiter(redis_url, 2, 0.2, prefix, client=client) as limiter:
+            inside = asyncio.Event()
+
+            async def hang() -> None:
+                async with limiter.slot("u", POS):
+                    inside.set()
+                    await asyncio.Event().wait()
+
+            task = asyncio.create_task(hang())
+            await inside.wait()
+            # The release will need a new connection, so it cannot reach Redis within
+            # one turn of the loop: the second cancel lands while it is under way.
+            await client.connection_pool.disconnect()
+            task.cancel()
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        # aclose() let the release finish before it returned.
+        (released,) = await scores(raw, slots_key(prefix, "u"))
+        assert released / 1e6 <= await server_now(raw)  # answered, not in flight (now + 30 s)
+    finally:
+        await client.aclose()
+
+
+# ------------------------------------------------------------------ wait_timeout
+
+
+async def test_wait_timeout_fails_at_once_when_the_queue_ahead_makes_it_impossible(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    clock = FakeClock()
+    async with RedisRateLimiter(redis_url, 2, 10.0, prefix, clock=clock) as limiter:
+        await raw.client_pause(5000, all=False)  # scripts wait: the head stays in its call
+        try:
+            ahead = [asyncio.create_task(grant_times(limiter, 1)) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            assert limiter.stats("u", POS).max_waiting == 2
+            # Two waiters ahead with no bound, two slots a window: a slot is a window
+            # (10.05 s) away at the least.
+            with pytest.raises(WaitTimeoutError) as info:
+                async with limiter.slot("u", POS, wait_timeout=10.0):
+                    pytest.fail("granted past its bound")
+            assert clock.sleeps == []
+        finally:
+            await raw.client_unpause()
+        await asyncio.gather(*ahead)
+    assert (info.value.endpoint, info.value.waited, info.value.wait_timeout) == (POS, 0.0, 10.0)
+    assert clock.sleeps == []  # the two ahead were granted without waiting
+    assert limiter.stats("u", POS).granted == 2
+
+
+async def test_wait_timeout_fails_at_once_when_redis_says_the_wait_is_longer(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    clock = FakeClock()
+    async with RedisRateLimiter(redis_url, 1, 10.0, prefix, clock=clock) as limiter:
+        async with limiter.slot("u", POS):
+            pass
+        with pytest.raises(WaitTimeoutError) as info:
+            async with limiter.slot("u", POS, wait_timeout=5.0):
+                pytest.fail("granted past its bound")
+    assert (info.value.waited, info.value.wait_timeout) == (0.0, 5.0)
+    assert "nothing was sent" in str(info.value)
+    assert clock.sleeps == []
+    assert limiter.stats("u", POS).granted == 1
+
+
+async def test_a_waiter_whose_bound_runs_out_in_the_queue_says_how_long_it_waited(
+    redis_url: str, prefix: str
+) -> None:
+    async with RedisRateLimiter(redis_url, 2, 10.0, prefix) as limiter:
+        answer = asyncio.Event()
+
+        async def hold() -> None:
+            async with limiter.slot("u", POS):
+                await answer.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        head = asyncio.create_task(grant_times(limiter, 1))  # waits for an answer, unbounded
+        await asyncio.sleep(0.05)
+        # One waiter ahead, two slots a window: nothing proves 0.3 s too short at once.
+        start = time.monotonic()
+        with pytest.raises(WaitTimeoutError) as info:
+            async with limiter.slot("u", POS, wait_timeout=0.3):
+                pytest.fail("granted with both slots in flight")
+        elapsed = time.monotonic() - start
+        assert not head.done()
+        answer.set()
+        await asyncio.gather(*holders)
+        head.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await head
+    assert 0.3 <= info.value.waited <= elapsed < 0.45
+    assert limiter.stats("u", POS).granted == 2
+
+
+async def test_a_head_whose_bound_runs_out_gives_up_once_redis_says_it_must(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    async with RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter:
+        held = limiter.slot("u", POS)
+        await held.__aenter__()  # in flight: a slot is at least a window (0.45 s) away
+        with pytest.raises(WaitTimeoutError) as info:
+            async with limiter.slot("u", POS, wait_timeout=0.7):
+                pytest.fail("granted with the slot in flight")
+        # It slept the 0.45 s, asked again, and 0.45 s more would pass 0.7 s.
+        assert info.value.waited == pytest.approx(0.45, abs=0.1)
+        await held.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("wait_timeout", [0, -1.0, math.nan])
+def test_a_wait_timeout_must_be_positive(wait_timeout: float) -> None:
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
+    with pytest.raises(ValueError, match="wait_timeout"):
+        limiter.slot("u", POS, wait_timeout=wait_timeout)
