@@ -74,7 +74,9 @@ DEFAULT_KEY_PREFIX: Final = "okx-grid"
 # unreachable Redis fails a request within seconds instead of hanging it.
 _SOCKET_TIMEOUT: Final = 2.0
 # Retried connection errors: a pooled connection the server dropped is replaced
-# at once, a Redis that is down fails in well under a second.
+# at once, a Redis that is down fails in well under a second. Timeouts are not
+# retried: a Redis that does not answer within the socket timeout is in no state
+# to answer the next try, and each try would cost the whole timeout again.
 _RETRIES: Final = 2
 _RETRY_BACKOFF_BASE: Final = 0.05
 _RETRY_BACKOFF_CAP: Final = 0.2
@@ -182,13 +184,17 @@ class _Waiter:
     """One call waiting for a slot, in its budget's FIFO of this process.
 
     ``wake`` is the future it sleeps on (None while it runs), resolved when it
-    becomes the head or when the limiter closes.
+    becomes the head, when the limiter closes, or when Redis failed for another
+    waiter (``error``). ``in_call`` marks a head whose own Redis call is under way:
+    that call decides its fate.
     """
 
-    __slots__ = ("deadline", "wake")
+    __slots__ = ("deadline", "error", "in_call", "wake")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
+        self.error: RateLimiterUnavailableError | None = None
+        self.in_call = False
         self.wake: asyncio.Future[None] | None = None
 
     def rouse(self) -> None:
@@ -261,6 +267,7 @@ class RedisRateLimiter:
         "_clock",
         "_closed",
         "_disconnected",
+        "_down_errors",
         "_drained",
         "_errors",
         "_forget_script",
@@ -301,7 +308,9 @@ class RedisRateLimiter:
             import redis.asyncio as aioredis
             from redis.asyncio.retry import Retry
             from redis.backoff import ExponentialBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
             from redis.exceptions import RedisError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
         except ImportError as exc:
             raise ImportError(
                 "RedisRateLimiter needs the redis package: install okx-grid-async[redis]"
@@ -326,6 +335,12 @@ class RedisRateLimiter:
         self._ttl_ms = math.ceil((self.lease + self._span) * 1000)
         self._clock: Clock = clock or SystemClock()
         self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
+        # Failures that say Redis itself cannot be reached (not that one command was refused).
+        self._down_errors: tuple[type[Exception], ...] = (
+            RedisConnectionError,
+            RedisTimeoutError,
+            OSError,
+        )
         if client is None:
             try:
                 client = aioredis.from_url(
@@ -333,7 +348,9 @@ class RedisRateLimiter:
                     socket_timeout=_SOCKET_TIMEOUT,
                     socket_connect_timeout=_SOCKET_TIMEOUT,
                     retry=Retry(
-                        ExponentialBackoff(_RETRY_BACKOFF_CAP, _RETRY_BACKOFF_BASE), _RETRIES
+                        ExponentialBackoff(_RETRY_BACKOFF_CAP, _RETRY_BACKOFF_BASE),
+                        _RETRIES,
+                        supported_errors=(RedisConnectionError,),
                     ),
                 )
             except ValueError:
@@ -442,7 +459,8 @@ class RedisRateLimiter:
             WaitTimeoutError: (entering) the wait would pass ``wait_timeout``;
                 ``waited`` says how long it waited. No slot was taken.
             RateLimiterUnavailableError: (entering) Redis cannot be reached or
-                failed; no slot was taken and nothing should be sent.
+                failed, for this call or for the waiter ahead of it; no slot was
+                taken and nothing should be sent.
             RuntimeError: (entering or exiting) if the limiter is closed, or bound
                 to another event loop.
         """
@@ -562,6 +580,7 @@ class RedisRateLimiter:
         clock = self._clock
         args: list[int | str] = [self.max_rate, self._span_us, self._lease_us, self._ttl_ms, member]
         while True:
+            waiter.in_call = True
             try:
                 reply = await self._run(self._acquire_script, budget.keys, args, "acquire")
             except asyncio.CancelledError:
@@ -569,6 +588,8 @@ class RedisRateLimiter:
                 # hand the slot back, since nothing will be sent.
                 self._spawn(self._send(self._forget_script, [budget.slots_key], [member], "forget"))
                 raise
+            finally:
+                waiter.in_call = False
             granted, wait = _granted_and_wait(reply)
             if granted:
                 return
@@ -614,9 +635,23 @@ class RedisRateLimiter:
         self._check_waiter(waiter)
 
     def _check_waiter(self, waiter: _Waiter) -> None:
-        """Raise what ended the wait: the limiter closed."""
+        """Raise what ended the wait: the limiter closed, or Redis failed for another waiter."""
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        if waiter.error is not None:
+            raise RateLimiterUnavailableError(str(waiter.error)) from waiter.error
+
+    def _fail_waiters(self, error: RateLimiterUnavailableError) -> None:
+        """Redis cannot be reached: every waiter of this process learns it now.
+
+        Otherwise each head in turn would find it out for itself, one socket
+        timeout (and its retries) after another.
+        """
+        for budget in self._budgets.values():
+            for waiter in budget.queue:
+                if not waiter.in_call:
+                    waiter.error = error
+                    waiter.rouse()
 
     async def _release(self, budget: _Budget, member: str) -> None:
         """Re-score the slot to the server's now, in a task that cancelling the caller
@@ -671,6 +706,8 @@ class RedisRateLimiter:
             error = RateLimiterUnavailableError(
                 f"Redis rate limiter at {self.url} unavailable ({what}): {detail}"
             )
+            if isinstance(exc, self._down_errors):
+                self._fail_waiters(error)
             if any(s in repr(exc) or s in str(exc) for s in self._secrets):
                 raise error from None
             raise error from exc

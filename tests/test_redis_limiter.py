@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ from okx_grid_async import (
 )
 from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
+from tests.redis_server import RedisServer
 from tests.redis_worker import Config, Outcome
 
 pytestmark = pytest.mark.realtime
@@ -667,3 +670,54 @@ def test_a_wait_timeout_must_be_positive(wait_timeout: float) -> None:
     limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
     with pytest.raises(ValueError, match="wait_timeout"):
         limiter.slot("u", POS, wait_timeout=wait_timeout)
+
+
+# ------------------------------------------------------------------ Redis going down
+
+
+@pytest.mark.parametrize("how", ["terminated", "frozen"])
+async def test_redis_going_down_fails_every_waiter_at_once(
+    redis_url: str, prefix: str, how: str
+) -> None:
+    executable = shutil.which("redis-server")  # redis_url made sure there is one
+    assert executable is not None
+    with RedisServer(executable) as server:
+        # A frozen Redis never answers: each try costs the socket timeout (1 s here).
+        limiter = RedisRateLimiter(f"{server.url}?socket_timeout=1", 1, 0.5, prefix)
+        raw_client = aioredis.from_url(server.url)
+        pid = int((await raw_client.info("server"))["process_id"])
+        await raw_client.aclose()
+        try:
+            async with limiter:
+                entered = 0
+                failed: list[float] = []
+
+                async def wait(endpoint: str) -> None:
+                    nonlocal entered
+                    try:
+                        async with limiter.slot("u", endpoint):
+                            entered += 1
+                    except RateLimiterUnavailableError:
+                        failed.append(time.monotonic())
+                        raise
+
+                for endpoint in (POS, CLOSE):  # one slot of each in flight until the end
+                    await limiter.slot("u", endpoint).__aenter__()
+                waiters = [asyncio.create_task(wait(POS)) for _ in range(30)]
+                waiters += [asyncio.create_task(wait(CLOSE)) for _ in range(10)]
+                await asyncio.sleep(0.1)  # all queued; each head asks every 0.55 s
+                if how == "terminated":
+                    await asyncio.to_thread(server.stop)
+                else:
+                    os.kill(pid, signal.SIGSTOP)
+                down = time.monotonic()
+                async with asyncio.timeout(5):
+                    results = await asyncio.gather(*waiters, return_exceptions=True)
+        finally:
+            if how == "frozen":
+                os.kill(pid, signal.SIGCONT)
+        assert [type(r) for r in results] == [RateLimiterUnavailableError] * 40
+        assert entered == 0
+        # The first to find Redis down within a poll (0.55 s) and a try; the rest with it.
+        assert max(failed) - down < 3.0
+        assert max(failed) - min(failed) < 1.0
