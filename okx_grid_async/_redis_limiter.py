@@ -20,6 +20,16 @@ and every member dropped at that grant had arrived more than a window earlier,
 so no window of ``time_period`` ever holds more than ``max_rate`` arrivals at
 OKX, whichever process sent them.
 
+Waiters are served first come, first served. Within a process, a budget's waiters
+queue in a FIFO and only its head asks Redis. Across processes, the heads queue in
+Redis: a head that cannot be granted at once takes a ticket (one more than the
+last) in the budget's queue, and the acquire script grants only a head whose rank
+in that queue is below the number of free slots. A granted head leaves the queue
+and the next waiter of its process queues behind the others, so processes take
+turns. Every poll refreshes a head's "last seen"; a head not seen for two windows
+plus a second (a live one polls at least once a window) is taken for a crashed
+process and dropped, so it holds the others up for that long at most.
+
 Limits of the guarantee, all conservative or bounded:
 
 - The lease bounds how long a crashed process's slot stays in flight; it must
@@ -28,9 +38,6 @@ Limits of the guarantee, all conservative or bounded:
   answer.
 - Redis ``TIME`` is the server's wall clock: a backward step of that clock
   (not NTP's usual slewing) shortens windows by the step.
-- Within a process, waiters of a budget are served first come, first served and
-  only the first of them polls Redis. Across processes the order is approximate:
-  whoever polls first after a slot frees takes it.
 
 Requires Redis 5 or later (scripts replicated by effects) and the ``redis``
 package: ``pip install 'okx-grid-async[redis]'``.
@@ -80,35 +87,69 @@ _SOCKET_TIMEOUT: Final = 2.0
 _RETRIES: Final = 2
 _RETRY_BACKOFF_BASE: Final = 0.05
 _RETRY_BACKOFF_CAP: Final = 0.2
+# A waiting head not seen for this many windows plus this many seconds is dropped
+# from the budget's queue (a live head polls at least once a window).
+_STALE_SPANS: Final = 2
+_STALE_EXTRA: Final = 1.0
 # How long aclose() gives releases under way to reach Redis: one socket timeout,
 # the most a single try takes.
 _CLOSE_GRACE: Final = _SOCKET_TIMEOUT
 _REDACTED: Final = "***"
 _US: Final = 1_000_000  # the scripts count in integer microseconds of the server's clock
 
-# KEYS: slots (sorted set), blocked-until (string).
-# ARGV: max_rate, span_us, lease_us, ttl_ms, member.  Returns {granted, wait_us}.
-# Idempotent for one member: a retried call that already granted it grants it again.
+# KEYS: slots (sorted set), blocked-until (string), queue (sorted set: waiting head ->
+# ticket), seen (sorted set: waiting head -> last poll).
+# ARGV: max_rate, span_us, lease_us, slots_ttl_ms, member, stale_us, queue_ttl_ms.
+# Returns {granted, wait_us, earliest_us}: if not granted, how long this head should
+# sleep before asking again (the time its rank in the queue needs), and how long
+# before any head at all could be granted (what no other waiter giving up can shorten).
+# Idempotent for one member: a retried call that already granted it grants it again,
+# and a retried registration keeps its ticket.
 _ACQUIRE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local held = redis.call('ZSCORE', KEYS[1], ARGV[5])
-if held and tonumber(held) > now then return {1, 0} end
-local blocked = tonumber(redis.call('GET', KEYS[2]) or 0)
-if blocked > now then return {0, blocked - now} end
+local member = ARGV[5]
+local held = redis.call('ZSCORE', KEYS[1], member)
+if held and tonumber(held) > now then return {1, 0, 0} end
 local span = tonumber(ARGV[2])
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[6]))) do
+  redis.call('ZREM', KEYS[3], gone)
+  redis.call('ZREM', KEYS[4], gone)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[5])
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local blocked = tonumber(redis.call('GET', KEYS[2]) or 0) - now
+local rank = redis.call('ZRANK', KEYS[3], member)
+local queued = rank
+if not queued then rank = redis.call('ZCARD', KEYS[3]) end
+if blocked <= 0 and rank < free then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), member)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return {1, 0}
+  if queued then
+    redis.call('ZREM', KEYS[3], member)
+    redis.call('ZREM', KEYS[4], member)
+  end
+  return {1, 0, 0}
 end
-local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-if oldest > now then
-  -- Every slot is in flight: the earliest one can free is a whole span after its answer.
-  return {0, span}
+if not queued then
+  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  local ticket = 1
+  if last[2] then ticket = tonumber(last[2]) + 1 end
+  redis.call('ZADD', KEYS[3], ticket, member)
 end
-return {0, oldest + span - now}
+redis.call('ZADD', KEYS[4], now, member)
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+-- How long until the head of rank r can have a slot: until the (r - free + 1)-th
+-- oldest slot is a span old. A slot in flight, or one not granted yet (taken by a
+-- head ahead), frees a whole span after an answer that is not in yet.
+local function until_rank(r)
+  if r < free then return 0 end
+  local score = redis.call('ZRANGE', KEYS[1], r - free, r - free, 'WITHSCORES')[2]
+  if not score or tonumber(score) > now then return span end
+  return tonumber(score) + span - now
+end
+return {0, math.max(until_rank(rank), blocked, 1), math.max(until_rank(0), blocked, 1)}
 """
 
 # KEYS: slots.  ARGV: member, span_ms.  Plain ZADD, not XX: a request whose lease
@@ -130,8 +171,11 @@ redis.call('SET', KEYS[1], string.format('%d', now + tonumber(ARGV[1])), 'PX', A
 return 1
 """
 
-# KEYS: slots.  ARGV: member.  A grant whose answer a cancelled task never read.
-_FORGET: Final = """
+# KEYS: slots, queue, seen.  ARGV: member.  A waiter that gives up leaves the queue,
+# and hands back a grant its cancelled task never read.
+_LEAVE: Final = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
@@ -172,12 +216,12 @@ def _split_secrets(url: str) -> tuple[str, tuple[str, ...]]:
     return head, tuple(sorted(candidates, key=len, reverse=True))
 
 
-def _granted_and_wait(reply: object) -> tuple[bool, float]:
-    """The acquire script's answer: whether the slot was granted, else seconds to wait."""
-    if not (isinstance(reply, list) and len(reply) == 2):
+def _parse_acquire(reply: object) -> tuple[bool, float, float]:
+    """The acquire script's answer: granted, else seconds to sleep and seconds at the least."""
+    if not (isinstance(reply, list) and len(reply) == 3):
         raise RateLimiterUnavailableError(f"unexpected answer from the acquire script: {reply!r}")
-    granted, wait_us = reply
-    return bool(granted), max(int(wait_us), 1) / _US
+    granted, wait_us, earliest_us = reply
+    return bool(granted), int(wait_us) / _US, int(earliest_us) / _US
 
 
 class _Waiter:
@@ -211,7 +255,8 @@ class _Budget:
     def __init__(self, base: str) -> None:
         self.slots_key = f"{base}:slots"
         self.blocked_key = f"{base}:blocked"
-        self.keys = [self.slots_key, self.blocked_key]  # the acquire script's KEYS
+        # The acquire script's KEYS, in its order; the leave script takes slots, queue, seen.
+        self.keys = [self.slots_key, self.blocked_key, f"{base}:queue", f"{base}:seen"]
         self.queue: deque[_Waiter] = deque()
         self.stats = LimiterStats()
 
@@ -223,14 +268,15 @@ class RedisRateLimiter:
     than ``max_rate`` arrivals at OKX in any window of ``time_period``, wherever
     it starts), for all processes that use the same Redis and ``key_prefix``.
     Every decision is one atomic Lua script timed by the Redis server's clock;
-    see the module documentation for the model and its limits.
+    waiters are served first come, first served, within a process and across
+    processes; see the module documentation for the model and its limits.
 
     Use it as ``async with RedisRateLimiter(url) as limiter:`` (entering checks
     that Redis answers), or call `aclose()` when done. It is bound to the event
     loop that first uses it; used from another loop or thread, every method but
     `stats()` raises RuntimeError. Redis keys are
-    ``<key_prefix>:{<user_key>}:<endpoint>:slots`` and ``...:blocked``; they
-    expire once idle for a window (plus the lease).
+    ``<key_prefix>:{<user_key>}:<endpoint>:slots``, ``...:blocked``, ``...:queue``
+    and ``...:seen``; they expire once idle.
 
     Cancelling a task that waits for a slot takes no slot: the slot is only
     added when granted (and a grant the cancelled task never read is handed
@@ -270,8 +316,8 @@ class RedisRateLimiter:
         "_down_errors",
         "_drained",
         "_errors",
-        "_forget_script",
         "_lease_us",
+        "_leave_script",
         "_loop",
         "_member_ids",
         "_member_prefix",
@@ -282,6 +328,8 @@ class RedisRateLimiter:
         "_span",
         "_span_ms",
         "_span_us",
+        "_stale_ms",
+        "_stale_us",
         "_tasks",
         "_ttl_ms",
         "key_prefix",
@@ -333,6 +381,9 @@ class RedisRateLimiter:
         self._span_ms = math.ceil(self._span * 1000)
         self._lease_us = math.ceil(self.lease * _US)
         self._ttl_ms = math.ceil((self.lease + self._span) * 1000)
+        stale = _STALE_SPANS * self._span + _STALE_EXTRA
+        self._stale_us = math.ceil(stale * _US)
+        self._stale_ms = math.ceil(stale * 1000)
         self._clock: Clock = clock or SystemClock()
         self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         # Failures that say Redis itself cannot be reached (not that one command was refused).
@@ -362,12 +413,12 @@ class RedisRateLimiter:
         self._acquire_script: AsyncScript = client.register_script(_ACQUIRE)
         self._release_script: AsyncScript = client.register_script(_RELEASE)
         self._penalize_script: AsyncScript = client.register_script(_PENALIZE)
-        self._forget_script: AsyncScript = client.register_script(_FORGET)
+        self._leave_script: AsyncScript = client.register_script(_LEAVE)
         self._budgets: dict[tuple[str, str], _Budget] = {}
         # Members are unique across processes: a random prefix per limiter, a counter within.
         self._member_prefix = secrets.token_hex(8)
         self._member_ids = itertools.count()
-        # Releases and hand-backs under way, each in a task of its own (see _spawn).
+        # Releases and queue departures under way, each in a task of its own (see _spawn).
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False  # refuses new work
         self._disconnected = False  # the client is closed: refuses every Redis call
@@ -404,9 +455,10 @@ class RedisRateLimiter:
         """Close the connections this limiter opened (a borrowed ``client`` is left open).
 
         Waiters still queued raise RuntimeError at once (a head inside a Redis call
-        when the call returns). Releases still on their way get up to 2 s (one
-        socket timeout) to reach Redis before the connections close. Idempotent; a
-        closed limiter refuses new slots with RuntimeError.
+        when the call returns). Their departures from Redis's queues and the releases
+        still on their way get up to 2 s (one socket timeout) to reach Redis before
+        the connections close. Idempotent; a closed limiter refuses new slots with
+        RuntimeError.
 
         Raises:
             RuntimeError: if the limiter is bound to another event loop.
@@ -450,7 +502,7 @@ class RedisRateLimiter:
         By default waits as long as the queue takes. With ``wait_timeout``
         (seconds, > 0), gives up when the wait would pass it: at once, without
         sleeping, when the waiters of this process already queued ahead (those
-        whose own bound is not shorter) or the wait Redis answers make it
+        whose own bound is not shorter) or the budget's state in Redis make it
         impossible; otherwise when it runs out. Cancelling the wait takes no slot.
         Exiting releases the slot.
 
@@ -521,7 +573,7 @@ class RedisRateLimiter:
         key = (user_key, endpoint)
         budget = self._budgets.get(key)
         if budget is None:
-            # The hash tag keeps both keys of a user on one Redis Cluster slot.
+            # The hash tag keeps every key of a user on one Redis Cluster slot.
             budget = self._budgets[key] = _Budget(f"{self.key_prefix}:{{{user_key}}}:{endpoint}")
         return budget
 
@@ -578,27 +630,40 @@ class RedisRateLimiter:
     ) -> None:
         """As the head of this process's queue, ask Redis until granted."""
         clock = self._clock
-        args: list[int | str] = [self.max_rate, self._span_us, self._lease_us, self._ttl_ms, member]
-        while True:
-            waiter.in_call = True
-            try:
-                reply = await self._run(self._acquire_script, budget.keys, args, "acquire")
-            except asyncio.CancelledError:
-                # The script may have granted before the cancellation reached this task:
-                # hand the slot back, since nothing will be sent.
-                self._spawn(self._send(self._forget_script, [budget.slots_key], [member], "forget"))
-                raise
-            finally:
-                waiter.in_call = False
-            granted, wait = _granted_and_wait(reply)
-            if granted:
-                return
-            now = clock.monotonic()
-            left = waiter.deadline - now
-            if wait > left or left <= 0:
-                assert wait_timeout is not None  # left is inf without one
-                raise WaitTimeoutError(endpoint, now - started, wait_timeout)
-            await self._pause(waiter, min(wait, left))
+        args: list[int | str] = [
+            self.max_rate,
+            self._span_us,
+            self._lease_us,
+            self._ttl_ms,
+            member,
+            self._stale_us,
+            self._stale_ms,
+        ]
+        asked = False  # whether Redis may hold a queue entry or an unread grant of this call
+        try:
+            while True:
+                asked = waiter.in_call = True
+                try:
+                    reply = await self._run(self._acquire_script, budget.keys, args, "acquire")
+                finally:
+                    waiter.in_call = False
+                granted, wait, earliest = _parse_acquire(reply)
+                if granted:
+                    return
+                now = clock.monotonic()
+                left = waiter.deadline - now
+                if earliest > left or left <= 0:
+                    assert wait_timeout is not None  # left is inf without one
+                    raise WaitTimeoutError(endpoint, now - started, wait_timeout)
+                await self._pause(waiter, min(wait, left))
+        except RateLimiterUnavailableError:
+            raise  # Redis is failing: its queue entry goes stale on its own
+        except BaseException:
+            if asked:
+                # Leave the queue, and hand back a grant the cancellation may have hidden.
+                keys = [budget.slots_key, *budget.keys[2:]]
+                self._spawn(self._send(self._leave_script, keys, [member], "leave"))
+            raise
 
     def _dequeue(self, queue: deque[_Waiter], waiter: _Waiter) -> None:
         was_head = queue[0] is waiter
