@@ -95,6 +95,7 @@ _STALE_EXTRA: Final = 1.0
 # the most a single try takes.
 _CLOSE_GRACE: Final = _SOCKET_TIMEOUT
 _REDACTED: Final = "***"
+_CLOSED: Final = "this RedisRateLimiter is closed; create a new one"
 _US: Final = 1_000_000  # the scripts count in integer microseconds of the server's clock
 
 # KEYS: slots (sorted set), blocked-until (string), queue (sorted set: waiting head ->
@@ -478,8 +479,8 @@ class RedisRateLimiter:
             await asyncio.wait(set(self._tasks), timeout=left)
         if self._tasks:
             logger.warning(
-                "rate limiter at %s closed before %d release(s) reached Redis; those slots "
-                "are held until their lease (%.0f s) expires",
+                "rate limiter at %s closed before %d release(s) or queue departure(s) "
+                "reached Redis; their slots are held until their lease (%.0f s) expires",
                 self.url,
                 len(self._tasks),
                 self.lease,
@@ -565,7 +566,7 @@ class RedisRateLimiter:
 
     def _check_open(self) -> asyncio.AbstractEventLoop:
         if self._closed:
-            raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+            raise RuntimeError(_CLOSED)
         return self._bound_loop()
 
     def _budget(self, user_key: str, endpoint: str) -> _Budget:
@@ -662,7 +663,15 @@ class RedisRateLimiter:
             if asked:
                 # Leave the queue, and hand back a grant the cancellation may have hidden.
                 keys = [budget.slots_key, *budget.keys[2:]]
-                self._spawn(self._send(self._leave_script, keys, [member], "leave"))
+                self._spawn(
+                    self._send(
+                        self._leave_script,
+                        keys,
+                        [member],
+                        "leave",
+                        f"its place in the queue lapses within {self._stale_us / _US:.1f} s",
+                    )
+                )
             raise
 
     def _dequeue(self, queue: deque[_Waiter], waiter: _Waiter) -> None:
@@ -702,7 +711,7 @@ class RedisRateLimiter:
     def _check_waiter(self, waiter: _Waiter) -> None:
         """Raise what ended the wait: the limiter closed, or Redis failed for another waiter."""
         if self._closed:
-            raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+            raise RuntimeError(_CLOSED)
         if waiter.error is not None:
             raise RateLimiterUnavailableError(str(waiter.error)) from waiter.error
 
@@ -720,7 +729,8 @@ class RedisRateLimiter:
 
     async def _release(self, budget: _Budget, member: str) -> None:
         """Re-score the slot to the server's now, in a task that cancelling the caller
-        does not stop; never raises but RuntimeError (another loop)."""
+        does not stop. Raises only RuntimeError (another loop) or the caller's own
+        cancellation; a failure to reach Redis is logged."""
         self._bound_loop()
         if self._disconnected:
             logger.warning(
@@ -731,7 +741,13 @@ class RedisRateLimiter:
             )
             return
         task = self._spawn(
-            self._send(self._release_script, [budget.slots_key], [member, self._span_ms], "release")
+            self._send(
+                self._release_script,
+                [budget.slots_key],
+                [member, self._span_ms],
+                "release",
+                f"the slot is held until its lease ({self.lease:.0f} s) expires",
+            )
         )
         await asyncio.shield(task)
 
@@ -743,15 +759,22 @@ class RedisRateLimiter:
         return task
 
     async def _send(
-        self, script: AsyncScript, keys: Sequence[str], args: Sequence[int | str], what: str
+        self,
+        script: AsyncScript,
+        keys: Sequence[str],
+        args: Sequence[int | str],
+        what: str,
+        if_lost: str,
     ) -> None:
-        """Run a script whose failure only costs a slot until its lease: log, never raise."""
+        """Run a script whose loss only costs time (``if_lost`` says how): log, never raise.
+
+        Raising would hide the request's own outcome (a close that went through
+        would look failed), and nobody may be waiting for it anyway.
+        """
         try:
             await self._run(script, keys, args, what)
         except (RateLimiterUnavailableError, RuntimeError) as exc:
-            # Raising would hide the request's own outcome (a close that went through
-            # would look failed); the slot stays in flight until its lease.
-            logger.warning("%s; the slot is held until its lease (%.0f s) expires", exc, self.lease)
+            logger.warning("%s; %s", exc, if_lost)
 
     async def _run(
         self, script: AsyncScript, keys: Sequence[str], args: Sequence[int | str], what: str
@@ -763,7 +786,7 @@ class RedisRateLimiter:
         """Run one Redis command, turning Redis failures into RateLimiterUnavailableError."""
         if self._disconnected:
             # A closed pool would silently reconnect (and leak the connection).
-            raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+            raise RuntimeError(_CLOSED)
         try:
             return await command()
         except self._errors as exc:
