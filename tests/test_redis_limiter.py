@@ -7,22 +7,34 @@ tests never share a budget on the session's server.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import os
+import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from okx_grid_async import RateLimiter, RateLimiterUnavailableError, RedisRateLimiter
+from okx_grid_async import (
+    FakeClock,
+    RateLimiter,
+    RateLimiterUnavailableError,
+    RedisRateLimiter,
+    WaitTimeoutError,
+)
 from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
-from tests.redis_worker import Config, Outcome
+from tests.redis_server import RedisServer
+from tests.redis_worker import Config, LateClock, Outcome, SlotsConfig
 
 pytestmark = pytest.mark.realtime
 
@@ -48,6 +60,16 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 def slots_key(prefix: str, user: str, endpoint: str = POS) -> str:
     return f"{prefix}:{{{user}}}:{endpoint}:slots"
+
+
+def queue_key(prefix: str, user: str, endpoint: str = POS) -> str:
+    """The budget's queue of waiting heads (member -> ticket)."""
+    return f"{prefix}:{{{user}}}:{endpoint}:queue"
+
+
+def seen_key(prefix: str, user: str, endpoint: str = POS) -> str:
+    """When each waiting head last polled (member -> microseconds of Redis's clock)."""
+    return f"{prefix}:{{{user}}}:{endpoint}:seen"
 
 
 async def scores(raw: aioredis.Redis, key: str) -> list[float]:
@@ -208,12 +230,15 @@ async def test_a_cancelled_waiter_takes_no_slot(
             pass
         waiter = asyncio.create_task(grant_times(limiter, 1))
         await asyncio.sleep(0.1)
+        assert await raw.zcard(queue_key(prefix, "u")) == 1  # it queued in Redis
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
-        assert await raw.zcard(slots_key(prefix, "u")) == 1
         stats = limiter.stats("u", POS)
         assert (stats.granted, stats.max_waiting) == (1, 1)
+    # aclose() waited for its departure from the queue.
+    assert await raw.zcard(slots_key(prefix, "u")) == 1
+    assert await raw.exists(queue_key(prefix, "u"), seen_key(prefix, "u")) == 0
 
 
 async def test_a_request_cancelled_in_flight_still_releases_its_slot(
@@ -402,14 +427,56 @@ def test_the_package_imports_without_redis() -> None:
 # ------------------------------------------------------------------ three OS processes
 
 
-async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
-    redis_url: str, prefix: str
-) -> None:
-    calls, max_rate, period = 10, 10, 1.0
+async def run_workers(configs: Sequence[Config | SlotsConfig]) -> list[Outcome]:
+    """Run one tests/redis_worker.py process per configuration, all set up before any starts."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-W",
+            "error",
+            str(ROOT / "tests" / "redis_worker.py"),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        for _ in configs
+    ]
+    try:
+        async with asyncio.timeout(30):
+            for worker, config in zip(workers, configs, strict=True):
+                assert worker.stdin is not None
+                worker.stdin.write(msgspec.json.encode(config) + b"\n")
+                await worker.stdin.drain()
+            for worker in workers:  # all set up before any sends
+                assert worker.stdout is not None
+                ready = await worker.stdout.readline()
+                assert ready == b"ready\n", (ready, await worker.stderr.read())  # type: ignore[union-attr]
+            for worker in workers:
+                assert worker.stdin is not None
+                worker.stdin.write(b"go\n")
+            results = await asyncio.gather(*(worker.communicate() for worker in workers))
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+    outcomes = []
+    for worker, (out, err) in zip(workers, results, strict=True):
+        assert worker.returncode == 0, err.decode()
+        assert err == b"", err.decode()  # no warnings, no errors
+        outcomes.append(msgspec.json.decode(out, type=Outcome))
+    return outcomes
+
+
+async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
+    redis_url: str, prefix: str
+) -> None:
+    calls, max_rate, period = 10, 10, 1.0
     async with GridSimulator(
         host="127.0.0.1", port=0, max_rate=max_rate, time_period=period
     ) as sim:
@@ -428,45 +495,9 @@ async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
             max_rate=max_rate,
             time_period=period,
         )
-        workers = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-W",
-                "error",
-                str(ROOT / "tests" / "redis_worker.py"),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
-            for _ in range(3)
-        ]
-        try:
-            async with asyncio.timeout(30):
-                for worker in workers:
-                    assert worker.stdin is not None
-                    worker.stdin.write(msgspec.json.encode(config) + b"\n")
-                    await worker.stdin.drain()
-                for worker in workers:  # all three set up before any sends
-                    assert worker.stdout is not None
-                    ready = await worker.stdout.readline()
-                    assert ready == b"ready\n", (ready, await worker.stderr.read())  # type: ignore[union-attr]
-                for worker in workers:
-                    assert worker.stdin is not None
-                    worker.stdin.write(b"go\n")
-                results = await asyncio.gather(*(worker.communicate() for worker in workers))
-        finally:
-            for worker in workers:
-                if worker.returncode is None:
-                    worker.kill()
-                    await worker.wait()
+        outcomes = await run_workers([config] * 3)
         arrivals = sim.arrivals(user_id=account.user_id, path=POS)
 
-    outcomes = []
-    for worker, (out, err) in zip(workers, results, strict=True):
-        assert worker.returncode == 0, err.decode()
-        assert err == b"", err.decode()  # no warnings, no errors
-        outcomes.append(msgspec.json.decode(out, type=Outcome))
     assert [(o.ok, o.errors, o.rejections) for o in outcomes] == [(calls, [], 0)] * 3
     assert all(o.granted > 0 for o in outcomes)
     assert len(arrivals) == 3 * calls
@@ -490,3 +521,317 @@ def test_a_second_event_loop_is_refused_with_a_clear_error(redis_url: str) -> No
                 pass
 
     asyncio.run(main())
+
+
+def test_every_method_refuses_another_event_loop_instead_of_hanging(
+    redis_url: str, prefix: str
+) -> None:
+    async def main() -> None:
+        async with RedisRateLimiter(redis_url, 5, 0.3, prefix) as limiter:
+            held = limiter.slot("u", POS)
+            await held.__aenter__()
+            attempts: dict[str, Callable[[], Awaitable[object]]] = {
+                "slot enter": lambda: limiter.slot("u", POS).__aenter__(),
+                "slot exit": lambda: held.__aexit__(None, None, None),
+                "penalize": lambda: limiter.penalize("u", POS),
+                "async with": limiter.__aenter__,
+                "aclose": limiter.aclose,
+            }
+
+            async def from_another_thread() -> dict[str, str]:
+                outcomes = {}
+                for name, attempt in attempts.items():
+                    try:
+                        async with asyncio.timeout(3):
+                            await attempt()
+                        outcomes[name] = "went through"
+                    except Exception as exc:
+                        outcomes[name] = f"{type(exc).__name__}: {exc}"
+                outcomes["stats"] = f"granted={limiter.stats('u', POS).granted}"
+                return outcomes
+
+            outcomes = await asyncio.to_thread(asyncio.run, from_another_thread())
+            refused = "RuntimeError: this RedisRateLimiter is bound to the event loop"
+            assert {name: text.startswith(refused) for name, text in outcomes.items()} == {
+                **dict.fromkeys(attempts, True),
+                "stats": False,
+            }
+            assert outcomes["stats"] == "granted=1"  # stats() is fine from anywhere
+            # Nothing of that touched the limiter: still fine in its own loop.
+            await held.__aexit__(None, None, None)
+            async with limiter.slot("u", POS):
+                pass
+            assert limiter.stats("u", POS).granted == 2
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ releases
+
+
+async def test_a_release_whose_task_is_cancelled_still_reaches_redis(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        async with RedisRateLimiter(redis_url, 2, 0.2, prefix, client=client) as limiter:
+            inside = asyncio.Event()
+
+            async def hang() -> None:
+                async with limiter.slot("u", POS):
+                    inside.set()
+                    await asyncio.Event().wait()
+
+            task = asyncio.create_task(hang())
+            await inside.wait()
+            # The release will need a new connection, so it cannot reach Redis within
+            # one turn of the loop: the second cancel lands while it is under way.
+            await client.connection_pool.disconnect()
+            task.cancel()
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        # aclose() let the release finish before it returned.
+        (released,) = await scores(raw, slots_key(prefix, "u"))
+        assert released / 1e6 <= await server_now(raw)  # answered, not in flight (now + 30 s)
+    finally:
+        await client.aclose()
+
+
+# ------------------------------------------------------------------ wait_timeout
+
+
+async def test_wait_timeout_fails_at_once_when_the_queue_ahead_makes_it_impossible(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    clock = FakeClock()
+    async with RedisRateLimiter(redis_url, 2, 10.0, prefix, clock=clock) as limiter:
+        await raw.client_pause(5000, all=False)  # scripts wait: the head stays in its call
+        try:
+            ahead = [asyncio.create_task(grant_times(limiter, 1)) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            assert limiter.stats("u", POS).max_waiting == 2
+            # Two waiters ahead with no bound, two slots a window: a slot is a window
+            # (10.05 s) away at the least.
+            with pytest.raises(WaitTimeoutError) as info:
+                async with limiter.slot("u", POS, wait_timeout=10.0):
+                    pytest.fail("granted past its bound")
+            assert clock.sleeps == []
+        finally:
+            await raw.client_unpause()
+        await asyncio.gather(*ahead)
+    assert (info.value.endpoint, info.value.waited, info.value.wait_timeout) == (POS, 0.0, 10.0)
+    assert clock.sleeps == []  # the two ahead were granted without waiting
+    assert limiter.stats("u", POS).granted == 2
+
+
+async def test_wait_timeout_fails_at_once_when_redis_says_the_wait_is_longer(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    clock = FakeClock()
+    async with RedisRateLimiter(redis_url, 1, 10.0, prefix, clock=clock) as limiter:
+        async with limiter.slot("u", POS):
+            pass
+        with pytest.raises(WaitTimeoutError) as info:
+            async with limiter.slot("u", POS, wait_timeout=5.0):
+                pytest.fail("granted past its bound")
+    assert (info.value.waited, info.value.wait_timeout) == (0.0, 5.0)
+    assert "nothing was sent" in str(info.value)
+    assert clock.sleeps == []
+    assert limiter.stats("u", POS).granted == 1
+    # It left Redis's queue on its way out (aclose() waited for that).
+    assert await raw.exists(queue_key(prefix, "u"), seen_key(prefix, "u")) == 0
+
+
+async def test_a_waiter_whose_bound_runs_out_in_the_queue_says_how_long_it_waited(
+    redis_url: str, prefix: str
+) -> None:
+    async with RedisRateLimiter(redis_url, 2, 10.0, prefix) as limiter:
+        answer = asyncio.Event()
+
+        async def hold() -> None:
+            async with limiter.slot("u", POS):
+                await answer.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        head = asyncio.create_task(grant_times(limiter, 1))  # waits for an answer, unbounded
+        await asyncio.sleep(0.05)
+        # One waiter ahead, two slots a window: nothing proves 0.3 s too short at once.
+        start = time.monotonic()
+        with pytest.raises(WaitTimeoutError) as info:
+            async with limiter.slot("u", POS, wait_timeout=0.3):
+                pytest.fail("granted with both slots in flight")
+        elapsed = time.monotonic() - start
+        assert not head.done()
+        answer.set()
+        await asyncio.gather(*holders)
+        head.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await head
+    assert 0.3 <= info.value.waited <= elapsed < 0.45
+    assert limiter.stats("u", POS).granted == 2
+
+
+async def test_a_head_whose_bound_runs_out_gives_up_once_redis_says_it_must(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    async with RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter:
+        held = limiter.slot("u", POS)
+        await held.__aenter__()  # in flight: a slot is at least a window (0.45 s) away
+        with pytest.raises(WaitTimeoutError) as info:
+            async with limiter.slot("u", POS, wait_timeout=0.7):
+                pytest.fail("granted with the slot in flight")
+        # It slept the 0.45 s, asked again, and 0.45 s more would pass 0.7 s.
+        assert info.value.waited == pytest.approx(0.45, abs=0.1)
+        await held.__aexit__(None, None, None)
+    assert await raw.exists(queue_key(prefix, "u"), seen_key(prefix, "u")) == 0
+
+
+@pytest.mark.parametrize("wait_timeout", [0, -1.0, math.nan])
+def test_a_wait_timeout_must_be_positive(wait_timeout: float) -> None:
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
+    with pytest.raises(ValueError, match="wait_timeout"):
+        limiter.slot("u", POS, wait_timeout=wait_timeout)
+
+
+# ------------------------------------------------------------------ fairness across processes
+
+
+async def test_heads_of_two_processes_are_granted_in_the_order_they_queued(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    order: list[str] = []
+    async with (
+        RedisRateLimiter(redis_url, 1, 0.3, prefix, clock=LateClock(0.3)) as slow,
+        RedisRateLimiter(redis_url, 1, 0.3, prefix) as quick,
+    ):
+
+        async def take(limiter: RedisRateLimiter, name: str) -> None:
+            async with limiter.slot("u", POS):
+                order.append(name)
+
+        async with slow.slot("u", POS):
+            pass  # the budget is spent for a window (0.35 s)
+        first = asyncio.create_task(take(slow, "slow"))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(take(quick, "quick"))
+        await asyncio.sleep(0.05)
+        queued = [str(member) for member in await raw.zrange(queue_key(prefix, "u"), 0, -1)]
+        assert [m.split(":")[0] for m in queued] == [slow._member_prefix, quick._member_prefix]
+        # quick polls when the slot frees, 0.3 s before slow does, and is refused:
+        # the slot is slow's, which queued first.
+        await asyncio.gather(first, second)
+    assert order == ["slow", "quick"]
+
+
+async def test_a_crashed_process_holds_the_queue_up_only_until_its_entry_goes_stale(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    # One slot per 0.1 s (+ 0.05 s margin): a head not seen for 2 x 0.15 + 1 = 1.3 s is dropped.
+    async with RedisRateLimiter(redis_url, 1, 0.1, prefix) as limiter:
+        seconds, micros = await raw.time()
+        await raw.zadd(queue_key(prefix, "u"), {"crashed:0": 1})
+        await raw.zadd(seen_key(prefix, "u"), {"crashed:0": seconds * 1_000_000 + micros})
+        start = time.monotonic()
+        (granted,) = await grant_times(limiter, 1)
+    assert 1.3 - 0.05 <= granted - start < 1.3 + 0.3
+    assert await raw.exists(queue_key(prefix, "u"), seen_key(prefix, "u")) == 0
+
+
+def slots_config(redis_url: str, prefix: str, late: float = 0.0) -> SlotsConfig:
+    """100 slots of one budget of 20 per 0.2 s (0.25 s with the margin)."""
+    return SlotsConfig(
+        redis_url=redis_url,
+        key_prefix=prefix,
+        user_id="u",
+        endpoint=POS,
+        calls=100,
+        max_rate=20,
+        time_period=0.2,
+        late=late,
+    )
+
+
+async def test_three_processes_take_turns_at_one_budget(redis_url: str, prefix: str) -> None:
+    outcomes = await run_workers([slots_config(redis_url, prefix)] * 3)
+    assert [(o.ok, o.errors, o.granted) for o in outcomes] == [(100, [], 100)] * 3
+    everyone = sorted(t for o in outcomes for t in o.grant_times)
+    # Noted inside the slot, between grant and release: the bound holds for these times.
+    assert max_in_window(everyone, 0.2) <= 20
+    # 300 grants at 20 a window take 15 windows (3.6 s). Once heads queue they take
+    # turns, but the first window, whose slots are all free, goes to whoever asks
+    # first, and that lead stays: over 30 runs the medians were at most 4 windows
+    # apart (2 typically), the last grants at most 2.
+    medians = [statistics.median(o.grant_times) for o in outcomes]
+    finished = [max(o.grant_times) for o in outcomes]
+    assert max(medians) - min(medians) < 1.5, medians
+    assert max(finished) - min(finished) < 1.0, finished
+
+
+async def test_a_process_that_asks_late_is_not_passed_over(redis_url: str, prefix: str) -> None:
+    # The third process asks Redis 0.1 s late after every wait: it would lose every
+    # race for a freed slot to the two prompt ones.
+    configs = [slots_config(redis_url, prefix)] * 2 + [slots_config(redis_url, prefix, late=0.1)]
+    *prompt, late = await run_workers(configs)
+    assert [(o.ok, o.errors) for o in (*prompt, late)] == [(100, [])] * 3
+    assert max_in_window(sorted(t for o in (*prompt, late) for t in o.grant_times), 0.2) <= 20
+    start = min(min(o.grant_times) for o in (*prompt, late))
+    busy_until = min(max(o.grant_times) for o in prompt)
+    times = sorted(t for t in late.grant_times if t < busy_until)
+    gaps = [b - a for a, b in itertools.pairwise([start, *times, busy_until])]
+    # Queued first, its head is granted before later ones: at least once a window
+    # plus its lateness while the others keep taking slots.
+    assert max(gaps) < 0.75, gaps
+
+
+# ------------------------------------------------------------------ Redis going down
+
+
+@pytest.mark.parametrize("how", ["terminated", "frozen"])
+async def test_redis_going_down_fails_every_waiter_at_once(
+    redis_url: str, prefix: str, how: str
+) -> None:
+    executable = shutil.which("redis-server")  # redis_url made sure there is one
+    assert executable is not None
+    with RedisServer(executable) as server:
+        # A frozen Redis never answers: each try costs the socket timeout (1 s here).
+        limiter = RedisRateLimiter(f"{server.url}?socket_timeout=1", 1, 0.5, prefix)
+        raw_client = aioredis.from_url(server.url)
+        pid = int((await raw_client.info("server"))["process_id"])
+        await raw_client.aclose()
+        try:
+            async with limiter:
+                entered = 0
+                failed: list[float] = []
+
+                async def wait(endpoint: str) -> None:
+                    nonlocal entered
+                    try:
+                        async with limiter.slot("u", endpoint):
+                            entered += 1
+                    except RateLimiterUnavailableError:
+                        failed.append(time.monotonic())
+                        raise
+
+                for endpoint in (POS, CLOSE):  # one slot of each in flight until the end
+                    await limiter.slot("u", endpoint).__aenter__()
+                waiters = [asyncio.create_task(wait(POS)) for _ in range(30)]
+                waiters += [asyncio.create_task(wait(CLOSE)) for _ in range(10)]
+                await asyncio.sleep(0.1)  # all queued; each head asks every 0.55 s
+                if how == "terminated":
+                    await asyncio.to_thread(server.stop)
+                else:
+                    os.kill(pid, signal.SIGSTOP)
+                down = time.monotonic()
+                async with asyncio.timeout(5):
+                    results = await asyncio.gather(*waiters, return_exceptions=True)
+        finally:
+            if how == "frozen":
+                os.kill(pid, signal.SIGCONT)
+        assert [type(r) for r in results] == [RateLimiterUnavailableError] * 40
+        assert entered == 0
+        # The first to find Redis down within a poll (0.55 s) and a try; the rest with it.
+        assert max(failed) - down < 3.0
+        assert max(failed) - min(failed) < 1.0
