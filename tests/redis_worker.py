@@ -37,6 +37,7 @@ class Config(msgspec.Struct, kw_only=True, tag="client"):
     calls: int
     max_rate: int
     time_period: float
+    timeout: float = 10.0
 
 
 class SlotsConfig(msgspec.Struct, kw_only=True, tag="slots"):
@@ -110,7 +111,11 @@ async def run_client(config: Config) -> Outcome:
             config.redis_url, config.max_rate, config.time_period, config.key_prefix
         ) as limiter,
         GridClient(
-            credentials, base_url=config.sim_url, user_id=config.user_id, rate_limiter=limiter
+            credentials,
+            base_url=config.sim_url,
+            user_id=config.user_id,
+            rate_limiter=limiter,
+            timeout=config.timeout,
         ) as client,
     ):
         await wait_for_go()

@@ -313,3 +313,25 @@ async def test_no_secret_is_reachable_from_a_transport_error() -> None:
     for obj in _reachable(caught.value):
         assert CREDENTIALS.passphrase not in str(obj)
         assert "scripted-secret" not in str(obj)
+
+
+async def test_without_user_id_redis_keys_hold_the_user_id_never_the_api_key(
+    sim: GridSimulator, account: SimAccount, creds: Credentials, redis_url: str
+) -> None:
+    """Finding 7: the budget key was the API key in clear, in every Redis key."""
+    import redis.asyncio as aioredis
+
+    grid = sim.add_grid(account.user_id)
+    async with (
+        RedisRateLimiter(redis_url, key_prefix="finding-7") as limiter,
+        GridClient(creds, base_url=sim.url, rate_limiter=limiter) as client,
+    ):
+        await client.get_positions(grid.algo_id)
+    store = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        keys = [str(key) for key in await store.keys("finding-7:*")]
+    finally:
+        await store.aclose()
+    assert keys
+    assert all(f"{{{account.user_id}}}" in key for key in keys)
+    assert not any(account.api_key in key for key in keys)

@@ -505,6 +505,36 @@ async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
     assert max_in_window([a.t for a in arrivals], period) == max_rate
 
 
+async def test_three_processes_gathering_100_polls_each_all_succeed(
+    redis_url: str, prefix: str
+) -> None:
+    """Issue 11: 300 polls queue about 8 s at 20 per 0.5 s, far past a 1 s timeout."""
+    calls, max_rate, period = 100, 20, 0.5
+    async with GridSimulator(max_rate=max_rate, time_period=period) as sim:
+        account = sim.add_account()
+        grid = sim.add_grid(account.user_id)
+        config = Config(
+            sim_url=sim.url,
+            redis_url=redis_url,
+            key_prefix=prefix,
+            api_key=account.api_key,
+            secret_key=account.secret_key,
+            passphrase=account.passphrase,
+            user_id=account.user_id,
+            algo_id=grid.algo_id,
+            calls=calls,
+            max_rate=max_rate,
+            time_period=period,
+            timeout=1.0,
+        )
+        outcomes = await run_workers([config] * 3)
+        arrivals = sim.arrivals(user_id=account.user_id, path=POS)
+    assert [(o.ok, o.errors) for o in outcomes] == [(calls, [])] * 3
+    assert len(arrivals) == 3 * calls
+    assert [a.code for a in arrivals].count("50011") == 0
+    assert max_in_window([a.t for a in arrivals], period) <= max_rate
+
+
 def test_a_second_event_loop_is_refused_with_a_clear_error(redis_url: str) -> None:
     async def main() -> None:
         async with RedisRateLimiter(redis_url, 5, 0.3, "okx-grid-test-loops") as limiter:
