@@ -38,6 +38,7 @@ import msgspec
 from ._clock import Clock, SystemClock
 from ._constants import DEFAULT_SAFETY_MARGIN, GRID_MAX_RATE, GRID_TIME_PERIOD
 from ._errors import WaitTimeoutError
+from ._validation import check_seconds
 
 __all__ = [
     "LimiterStats",
@@ -121,22 +122,12 @@ def check_limits(max_rate: int, time_period: float, safety_margin: float) -> Non
 
 
 def check_wait_timeout(wait_timeout: object) -> float | None:
-    """``wait_timeout`` as float seconds (> 0), or None for no bound.
+    """``wait_timeout`` as float seconds, or None for no bound.
 
     Raises:
-        ValueError: for anything else (a bool, a str, zero, a negative number, NaN).
+        ValueError: unless it is None or a finite number of seconds > 0.
     """
-    if wait_timeout is None:
-        return None
-    if (
-        isinstance(wait_timeout, bool)
-        or not isinstance(wait_timeout, int | float)
-        or not wait_timeout > 0
-    ):
-        raise ValueError(
-            f"wait_timeout must be None or a number of seconds > 0, not {wait_timeout!r}"
-        )
-    return float(wait_timeout)
+    return None if wait_timeout is None else check_seconds(wait_timeout, "wait_timeout")
 
 
 class _Waiter:

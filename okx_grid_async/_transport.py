@@ -60,6 +60,7 @@ from ._limiter import LocalRateLimiter, RateLimiter, Slot
 from ._models import ResultParser, server_time_parser, uid_parser
 from ._retry import Decision, backoff_delay, decide
 from ._round_trips import RoundTrips
+from ._validation import check_seconds
 
 __all__ = ["Transport", "forget_shared_state", "validate_base_url"]
 
@@ -422,9 +423,7 @@ class Transport:
             OKXAPIError, HTTPStatusError, MalformedResponseError, TransportError,
             RateLimiterUnavailableError: as the retry policy leaves them.
         """
-        budget = self.timeout if timeout is None else timeout
-        if not budget > 0:
-            raise ValueError(f"timeout must be > 0 seconds, not {budget!r}")
+        budget = self.timeout if timeout is None else check_seconds(timeout, "timeout")
         bound = self.wait_timeout if wait_timeout is None else wait_timeout
         if method == "GET":
             query = _query(params)

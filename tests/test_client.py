@@ -294,6 +294,14 @@ BAD_CALLS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ),
     ("cancel_close_order", {"algo_id": GOOD, "ord_id": ""}, InvalidArgumentError, "ord_id"),
     ("get_positions", {"algo_id": GOOD, "timeout": 0}, ValueError, "timeout"),
+    ("get_positions", {"algo_id": GOOD, "timeout": math.inf}, ValueError, "timeout"),
+    ("get_positions", {"algo_id": GOOD, "wait_timeout": 0}, ValueError, "wait_timeout"),
+    (
+        "close_position",
+        {"algo_id": GOOD, "mkt_close": True, "wait_timeout": -1},
+        ValueError,
+        "wait",
+    ),
 ]
 
 
