@@ -45,6 +45,7 @@ from ._constants import (
     PUBLIC_TIME_PERIOD,
 )
 from ._credentials import Credentials, format_timestamp
+from ._deadline import Deadline, ExpiredError
 from ._errors import (
     DeadlineExceededError,
     HTTPStatusError,
@@ -157,61 +158,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-class _ExpiredError(Exception):
-    """The exchange's deadline fired (internal: turned into a public error by the caller)."""
-
-
-class _Deadline:
-    """A call's exchange deadline: ``with deadline:`` around each stretch that counts.
-
-    The stretches add up: time outside them (queueing for a slot) is not charged.
-    When the deadline fires inside one, the call's task is cancelled and the
-    stretch ends with `_ExpiredError` instead of the CancelledError. The timer is an
-    event-loop callback rather than ``asyncio.timeout``, whose context manager
-    costs more than the rest of a request on a cached connection.
-    """
-
-    __slots__ = ("_cancelling", "_clock", "_fired", "_loop", "_started", "_task", "_timer", "left")
-
-    def __init__(self, seconds: float, clock: Clock) -> None:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("GridClient calls must run inside an asyncio task")
-        self._task = task
-        self._loop = task.get_loop()
-        self._clock = clock
-        self.left = seconds
-        self._fired = False
-        self._started = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        # Cancellations already pending when the call began are not ours to absorb.
-        self._cancelling = task.cancelling()
-
-    def remaining(self) -> float:
-        """Seconds left, counting the stretch under way."""
-        if self._timer is None:
-            return self.left
-        return self.left - (self._clock.monotonic() - self._started)
-
-    def _fire(self) -> None:
-        self._fired = True
-        self._task.cancel()
-
-    def __enter__(self) -> None:
-        self._started = self._clock.monotonic()
-        self._timer = self._loop.call_at(self._loop.time() + max(self.left, 0.0), self._fire)
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.left -= self._clock.monotonic() - self._started
-        if self._fired and exc_type is asyncio.CancelledError:
-            self._fired = False
-            if self._task.uncancel() <= self._cancelling:
-                raise _ExpiredError  # ours alone; anyone else's cancellation propagates
 
 
 class Transport:
@@ -348,7 +294,7 @@ class Transport:
         clock = self._clock
         host = URL(self.base_url).host or self.base_url
         async with _TIME_LIMITER.slot(host, PUBLIC_TIME_PATH):
-            deadline = _Deadline(self.timeout, clock)
+            deadline = Deadline(self.timeout, clock)
             try:
                 with deadline:
                     sent = clock.time()
@@ -358,7 +304,7 @@ class Transport:
                     )
                     round_trip = clock.monotonic() - started
                     received = clock.time()
-            except _ExpiredError:
+            except ExpiredError:
                 raise DeadlineExceededError(
                     f"reading OKX's time took longer than {self.timeout} s"
                 ) from None
@@ -435,7 +381,7 @@ class Transport:
         url = URL(self.base_url + request_path, encoded=True)
         limiter = limiter or self.limiter
         user_key = budget_key or self.user_key
-        deadline = _Deadline(budget, self._clock)
+        deadline = Deadline(budget, self._clock)
         attempt = 0
         while True:
             attempt += 1
@@ -462,7 +408,7 @@ class Transport:
                         ago = -self._connect_timeout
                         raw, status, reused = await self._send(method, url, headers, body or None)
                         ago = self._credit(started, reused)
-                except _ExpiredError:
+                except ExpiredError:
                     if method != "GET":
                         raise OutcomeUnknownError(
                             algo_id,
@@ -493,7 +439,7 @@ class Transport:
                     if delay > deadline.remaining():
                         raise failure
                     await self._clock.sleep(delay)
-            except _ExpiredError:
+            except ExpiredError:
                 raise DeadlineExceededError(
                     f"{method} {path}: deadline of {budget} s exceeded"
                 ) from None
