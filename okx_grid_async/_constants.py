@@ -12,6 +12,7 @@ OPENAPI_URL: Final = "https://openapi.okx.com"
 
 # Endpoint paths.
 PUBLIC_TIME_PATH: Final = "/api/v5/public/time"
+PUBLIC_INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
 GRID_POSITIONS_PATH: Final = "/api/v5/tradingBot/grid/positions"
 GRID_CLOSE_POSITION_PATH: Final = "/api/v5/tradingBot/grid/close-position"
 GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"

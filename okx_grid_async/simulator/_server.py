@@ -12,8 +12,9 @@ One handler serves every path. For a private endpoint it:
    ``{"code":"0","msg":"","data":[...]}``.
 
 Every private request that reached step 2 is in `GridSimulator.arrivals()`.
-The public time endpoint is neither authenticated, rate limited nor logged as
-an arrival; faults apply to it only when injected with its path.
+The public endpoints (time, instruments) are neither authenticated, rate
+limited nor logged as arrivals; faults apply to them only when injected with
+their path.
 
 HTTP statuses follow OKX's error table (`_HTTP_STATUS`): 401 for
 authentication, 400 for malformed requests and parameter errors (50000,
@@ -56,6 +57,7 @@ from okx_grid_async._constants import (
     GRID_POSITIONS_PATH,
     GRID_TIME_PERIOD,
     MAX_TIMESTAMP_SKEW,
+    PUBLIC_INSTRUMENTS_PATH,
     PUBLIC_TIME_PATH,
 )
 from okx_grid_async.simulator._faults import EXECUTING_FAULTS, Fault, FaultKind, FaultPlan
@@ -124,6 +126,8 @@ _HTML_500: Final = (
 )
 _SHUTDOWN_TIMEOUT: Final = 1.0
 _MAX_LIMIT: Final = 100
+# instType values OKX's public instruments endpoint takes; the simulator lists contracts only.
+_INST_TYPES: Final = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +330,7 @@ class GridSimulator:
         self._faults = FaultPlan()
         self._routes: dict[str, _Route] = {
             PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
+            PUBLIC_INSTRUMENTS_PATH: _Route("GET", False, self._public_instruments),
             GRID_POSITIONS_PATH: _Route("GET", True, self._positions),
             GRID_CLOSE_POSITION_PATH: _Route("POST", True, self._close_position),
             GRID_ORDERS_PENDING_PATH: _Route("GET", True, self._orders_pending),
@@ -693,6 +698,20 @@ class GridSimulator:
 
     def _public_time(self, user_id: str, params: Params) -> Rows:
         return [{"ts": str(self.server_time_ms())}]
+
+    def _public_instruments(self, user_id: str, params: Params) -> Rows:
+        inst_type = _required(params, "instType")
+        if inst_type not in _INST_TYPES:
+            raise param_error("instType")
+        inst_id = _optional(params, "instId")
+        specs = [
+            spec
+            for spec in self._exchange.instruments()
+            if spec.inst_type == inst_type and inst_id in (None, spec.inst_id)
+        ]
+        if inst_id is not None and not specs:
+            raise SimError("51001", "Instrument ID does not exist")
+        return [spec.row() for spec in specs]
 
     def _positions(self, user_id: str, params: Params) -> Rows:
         algo_ord_type = _required(params, "algoOrdType")

@@ -4,7 +4,8 @@ Business rules raise `SimError` carrying OKX's code and message; the
 server turns it into OKX's envelope. Every number is a `decimal.Decimal`
 and one simple model keeps the position fields consistent with each other:
 
-- ``ctVal`` (contract size in the base currency): BTC 0.01, ETH 0.1, others 1.
+- ``ctVal`` (contract size in the base currency): the instrument's (see
+  ``_instruments``): BTC 0.01, ETH 0.1, others 1.
 - ``pos`` is signed, in contracts: negative is short (OKX's ``net`` mode).
 - ``notionalUsd = |pos| * ctVal * markPx``; ``imr = notionalUsd / lever``;
   ``mmr = notionalUsd * 0.004``.
@@ -29,6 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal, get_args
+
+from okx_grid_async.simulator._instruments import (
+    LISTED_INST_IDS,
+    InstrumentSpec,
+    inst_type_of,
+    instrument_spec,
+)
 
 __all__ = [
     "CloseOrder",
@@ -55,8 +63,6 @@ GRID_STATES: Final[frozenset[str]] = frozenset(get_args(GridState))
 DIRECTIONS: Final[frozenset[str]] = frozenset(get_args(Direction))
 
 MMR_RATE: Final = Decimal("0.004")
-_CT_VAL: Final = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
-_DEFAULT_CT_VAL: Final = Decimal(1)
 # Marks move in steps of about one basis point and keep six significant digits.
 _WALK_BPS: Final = 10
 _MARK_DIGITS: Final = 6
@@ -160,8 +166,8 @@ class SimGrid:
 
     @property
     def ct_val(self) -> Decimal:
-        """Contract size in the base currency."""
-        return _CT_VAL.get(self.inst_id.split("-")[0], _DEFAULT_CT_VAL)
+        """Contract size in the base currency (the instrument's ``ctVal``)."""
+        return instrument_spec(self.inst_id).ct_val
 
     @property
     def ccy(self) -> str:
@@ -172,7 +178,7 @@ class SimGrid:
     @property
     def inst_type(self) -> str:
         """``SWAP`` for perpetuals, ``FUTURES`` otherwise."""
-        return "SWAP" if self.inst_id.endswith("-SWAP") else "FUTURES"
+        return inst_type_of(self.inst_id)
 
     @property
     def upl(self) -> Decimal:
@@ -482,6 +488,11 @@ class SimExchange:
         if before is not None and after is None:
             return rows[-limit:]
         return rows[:limit]
+
+    def instruments(self) -> list[InstrumentSpec]:
+        """The listed instruments and every instrument a grid trades, by instId."""
+        inst_ids = {*LISTED_INST_IDS, *(g.inst_id for g in self._grids.values())}
+        return [instrument_spec(inst_id) for inst_id in sorted(inst_ids)]
 
     # -- prices -------------------------------------------------------------
 
