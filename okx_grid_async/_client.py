@@ -22,9 +22,17 @@ from ._constants import (
     GRID_ORDERS_HISTORY_PATH,
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
+    PUBLIC_INSTRUMENTS_PATH,
 )
 from ._credentials import Credentials
 from ._errors import MalformedResponseError, NoPositionError
+from ._instruments import (
+    Instrument,
+    check_inst_id,
+    check_inst_type,
+    inst_type_of,
+    instrument_cache,
+)
 from ._limiter import LimiterStats, RateLimiter, default_rate_limiter
 from ._models import (
     CancelCloseOrderResult,
@@ -34,6 +42,7 @@ from ._models import (
     cancel_result_parser,
     close_result_parser,
     grid_order_parser,
+    instrument_parser,
     position_parser,
 )
 from ._sweep import AlgoIds, SweepResult, sweep
@@ -124,6 +133,7 @@ class GridClient:
             max_attempts=max_attempts,
         )
         self._state: Literal["new", "open", "closed"] = "new"
+        self._instruments = instrument_cache(clock)
 
     # ------------------------------------------------------------ life cycle
 
@@ -275,6 +285,50 @@ class GridClient:
             algo_id=algo_id,
         )
         return rows[0]  # the parser guarantees exactly one
+
+    async def get_instrument(
+        self, inst_id: str, *, inst_type: str | None = None, timeout: float | None = None
+    ) -> Instrument:
+        """A contract's size and price grid (``GET /api/v5/public/instruments``).
+
+        Instruments rarely change: each is read once per (``base_url``, instId) in
+        this process and kept for an hour; concurrent calls for one instrument
+        share one request and its outcome. A client given its own ``clock`` keeps
+        a cache of its own. The endpoint is public and limited to 20 requests per
+        2 s per IP and instType: reads start at least 0.1025 s apart per instType,
+        a wait that ``timeout`` does not count, and also take a slot of this
+        client's rate limiter.
+
+        Args:
+            inst_id: e.g. ``BTC-USDT-SWAP`` or ``BTC-USDT-250328``.
+            inst_type: ``SWAP`` or ``FUTURES``; by default ``SWAP`` for an id ending
+                in ``-SWAP``, else ``FUTURES``.
+            timeout: the request's deadline in seconds; the client's default if None.
+
+        Raises:
+            TypeError: ``inst_id`` or ``inst_type`` is not a str (nothing is sent).
+            InvalidArgumentError: not an instrument id, or an ``inst_type`` other than
+                ``SWAP`` or ``FUTURES`` (nothing is sent).
+            ValueError: a ``timeout`` that is not > 0.
+            OKXAPIError: an OKX code, e.g. 51001 for an instrument OKX does not list.
+            MalformedResponseError: no single row for ``inst_id``, or one without
+                ``lotSz``, ``minSz`` or ``tickSz``.
+            DeadlineExceededError: the deadline ran out.
+            TransportError: the network failed on every attempt.
+        """
+        check_inst_id(inst_id)
+        kind = inst_type_of(inst_id) if inst_type is None else check_inst_type(inst_type)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, not {timeout!r}")
+        params = {"instType": kind, "instId": inst_id}
+
+        async def read() -> Instrument:
+            rows = await self._transport.request(
+                "GET", PUBLIC_INSTRUMENTS_PATH, params, instrument_parser, timeout=timeout
+            )
+            return rows[0]  # the parser guarantees exactly one
+
+        return await self._instruments.get(self.base_url, inst_id, kind, read)
 
     async def reconcile_close(
         self, algo_id: str, *, timeout: float | None = None

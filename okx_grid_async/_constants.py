@@ -29,6 +29,11 @@ DEFAULT_SAFETY_MARGIN: Final = 0.05
 # Public /time: 10 requests per 2 s per IP.
 PUBLIC_TIME_MAX_RATE: Final = 10
 PUBLIC_TIME_PERIOD: Final = 2.0
+# Public /instruments: 20 requests per 2 s per IP and instType.
+PUBLIC_INSTRUMENTS_MAX_RATE: Final = 20
+PUBLIC_INSTRUMENTS_PERIOD: Final = 2.0
+# Lot, tick and contract sizes rarely change: an instrument is read again after an hour.
+INSTRUMENT_CACHE_TTL: Final = 3600.0
 
 # Timeouts (seconds).
 DEFAULT_TIMEOUT: Final = 10.0
