@@ -30,6 +30,8 @@ from ._instruments import (
     Instrument,
     check_inst_id,
     check_inst_type,
+    check_on_grid,
+    check_within_position,
     inst_type_of,
     instrument_cache,
 )
@@ -223,18 +225,28 @@ class GridClient:
         a limit close order of ``sz`` contracts at price ``px`` (both required,
         finite, > 0; Decimal, int or str, never float).
 
+        Before sending a partial close, the client reads the grid's position (one
+        request from the *positions* budget, not the close budget) and its
+        instrument (`get_instrument()`, cached for an hour), and refuses an ``sz``
+        above the position, below ``minSz`` or off the ``lotSz`` grid, or a ``px``
+        off the ``tickSz`` grid. Each of these reads has its own ``timeout``.
+        `Instrument.round_size()` and `Instrument.round_price()` put values on the grid.
+
         The close is sent again only when OKX certainly did not execute it
         (50011, 50013, or no connection); otherwise an unclear end raises
         `OutcomeUnknownError`: call `reconcile_close()` before acting again.
 
         Raises:
             TypeError: an argument of the wrong type, a float among them (nothing is sent).
-            InvalidArgumentError: an invalid id, size or price (nothing is sent).
+            InvalidArgumentError: an invalid id, size or price, or a partial close off
+                the instrument's grid or above the position (the close is not sent).
             OutcomeUnknownError: the close may have been executed; it was not resent.
             GridError: the grid's state refuses the close (e.g. NoPositionError,
                 ClosingOrderExistsError, GridStateError).
             OKXAPIError: any other OKX code.
             DeadlineExceededError: the deadline ran out before the close was sent.
+            MalformedResponseError: a partial close's position or instrument could
+                not be read (the close is not sent).
         """
         check_id(algo_id, "algo_id")
         check_bool(mkt_close, "mkt_close")
@@ -248,8 +260,11 @@ class GridClient:
             if sz is None or px is None:
                 missing = " and ".join(n for n, v in (("sz", sz), ("px", px)) if v is None)
                 raise InvalidArgumentError(f"{missing} required when mkt_close=False")
-            params["sz"] = wire_decimal(check_positive_decimal(sz, "sz"))
-            params["px"] = wire_decimal(check_positive_decimal(px, "px"))
+            size = check_positive_decimal(sz, "sz")
+            price = check_positive_decimal(px, "px")
+            await self._check_partial_close(algo_id, size, price, timeout)
+            params["sz"] = wire_decimal(size)
+            params["px"] = wire_decimal(price)
         rows = await self._transport.request(
             "POST",
             GRID_CLOSE_POSITION_PATH,
@@ -285,6 +300,21 @@ class GridClient:
             algo_id=algo_id,
         )
         return rows[0]  # the parser guarantees exactly one
+
+    async def _check_partial_close(
+        self, algo_id: str, sz: Decimal, px: Decimal, timeout: float | None
+    ) -> None:
+        """Refuse a limit close above the grid's position or off its instrument's grid."""
+        positions = await self.get_positions(algo_id, timeout=timeout)
+        position = sum((p.pos for p in positions if p.pos), Decimal(0))
+        check_within_position(sz, position)
+        inst_id = next((p.inst_id for p in positions if p.inst_id), "")
+        if not inst_id:
+            raise MalformedResponseError(
+                f"grid {algo_id}'s position names no instId: its size grid is unknown", 200, ""
+            )
+        instrument = await self.get_instrument(inst_id, timeout=timeout)
+        check_on_grid(instrument, sz, px, side="sell" if position > 0 else "buy")
 
     async def get_instrument(
         self, inst_id: str, *, inst_type: str | None = None, timeout: float | None = None

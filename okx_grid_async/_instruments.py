@@ -3,7 +3,8 @@
 OKX takes an order's size in multiples of ``lotSz`` contracts, at least
 ``minSz``, and its price in multiples of ``tickSz``; it refuses anything else
 (51000). `Instrument` carries those steps and rounds onto them;
-`InstrumentCache` keeps each instrument for an hour and paces reads of the
+`check_within_position` and `check_on_grid` refuse a partial close before it is
+sent; `InstrumentCache` keeps each instrument for an hour and paces reads of the
 public endpoint, which OKX limits per IP and instType, not per user.
 """
 
@@ -35,6 +36,8 @@ __all__ = [
     "OrderSide",
     "check_inst_id",
     "check_inst_type",
+    "check_on_grid",
+    "check_within_position",
     "inst_type_of",
     "instrument_cache",
 ]
@@ -149,6 +152,51 @@ def check_inst_type(value: object) -> str:
     if value not in INST_TYPES:
         raise InvalidArgumentError(f"inst_type must be 'SWAP' or 'FUTURES', not {value!r}")
     return value
+
+
+def check_within_position(sz: Decimal, position: Decimal) -> None:
+    """Refuse closing ``sz`` contracts of a position of ``position`` (signed) contracts.
+
+    Raises:
+        InvalidArgumentError: ``sz`` is above ``|position|``.
+    """
+    if sz > abs(position):
+        raise InvalidArgumentError(
+            f"sz {_text(sz)} is above the grid's position of {_text(abs(position))} contracts"
+        )
+
+
+def check_on_grid(instrument: Instrument, sz: Decimal, px: Decimal, *, side: OrderSide) -> None:
+    """Refuse a limit order of ``sz`` contracts at ``px`` that OKX would refuse for its grid.
+
+    Raises:
+        InvalidArgumentError: ``sz`` below ``min_sz`` or not a multiple of ``lot_sz``, or
+            ``px`` not a multiple of ``tick_sz``; the message names the value and the step.
+    """
+    inst_id = instrument.inst_id
+    if sz < instrument.min_sz:
+        raise InvalidArgumentError(
+            f"sz {_text(sz)} is below {inst_id}'s minimum size minSz {_text(instrument.min_sz)}"
+        )
+    if not _is_multiple(sz, instrument.lot_sz):
+        raise InvalidArgumentError(
+            f"sz {_text(sz)} is not a multiple of {inst_id}'s lot size lotSz "
+            f"{_text(instrument.lot_sz)} (Instrument.round_size() gives "
+            f"{_text(_round(sz, instrument.lot_sz, 'sz', up=False))})"
+        )
+    if not _is_multiple(px, instrument.tick_sz):
+        raise InvalidArgumentError(
+            f"px {_text(px)} is not a multiple of {inst_id}'s tick size tickSz "
+            f"{_text(instrument.tick_sz)} (Instrument.round_price(side={side!r}) gives "
+            f"{_text(_round(px, instrument.tick_sz, 'px', up=side == 'sell'))})"
+        )
+
+
+def _is_multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value % step == 0  # Decimal's remainder is exact, or raises
+    except InvalidOperation:
+        return False
 
 
 def _round(value: Decimal, step: Decimal, name: str, *, up: bool) -> Decimal:

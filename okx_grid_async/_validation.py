@@ -20,7 +20,7 @@ _DIGITS: Final = re.compile(r"[0-9]+")
 
 
 class InvalidArgumentError(OKXError, ValueError):
-    """An argument failed validation; nothing was sent. A ``ValueError`` too."""
+    """An argument failed validation; the request it was for was not sent. A ``ValueError`` too."""
 
 
 def check_id(value: object, name: str) -> str:
