@@ -1,18 +1,20 @@
-"""The simulator's instruments: GET /api/v5/public/instruments."""
+"""The simulator's instruments: GET /api/v5/public/instruments and closes off the grid (51000)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import pytest
 
-from okx_grid_async._constants import PUBLIC_INSTRUMENTS_PATH
+from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, PUBLIC_INSTRUMENTS_PATH
 from okx_grid_async.simulator import GridSimulator, SimAccount
+from okx_grid_async.simulator._instruments import instrument_spec
 from okx_grid_async.simulator._state import position_row
 
-from .test_simulator import Reply
+from .test_simulator import Client, Reply
 
 # The fields of an OKX instruments row that the simulator fills (OKX sends more).
 ROW_FIELDS = {
@@ -26,6 +28,11 @@ ROW_FIELDS = {
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client_session:
         yield client_session
+
+
+@pytest.fixture
+def client(sim: GridSimulator, account: SimAccount, session: aiohttp.ClientSession) -> Client:
+    return Client(session, sim, account)
 
 
 async def instruments(session: aiohttp.ClientSession, sim: GridSimulator, query: str) -> Reply:
@@ -128,3 +135,53 @@ async def test_spot_lists_nothing_the_simulator_has_contracts_only(
 ) -> None:
     reply = await instruments(session, sim, "instType=SPOT")
     assert (reply.code, reply.data) == ("0", [])
+
+
+# -- close-position on the instrument's grid -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grid_kw", "sz", "px", "code"),
+    [
+        ({}, "2.55", "29500.5", "0"),
+        ({}, "0.01", "29500", "0"),
+        ({}, "35", "29500.5", "0"),
+        ({}, "2.555", "29500.5", "51000"),  # off the 0.01 lot
+        ({}, "0.001", "29500.5", "51000"),  # below the 0.01 minimum
+        ({}, "2.55", "29500.55", "51000"),  # off the 0.1 tick
+        ({"inst_id": "SOL-USDT-SWAP", "avg_px": 150, "mark_px": 150}, "3.5", "150.07", "0"),
+        ({"inst_id": "SOL-USDT-SWAP", "avg_px": 150, "mark_px": 150}, "3.5", "150.075", "51000"),
+        ({"inst_id": "DOGE-USDT-SWAP", "avg_px": 1, "mark_px": 1}, "3", "1.0001", "0"),
+        ({"inst_id": "DOGE-USDT-SWAP", "avg_px": 1, "mark_px": 1}, "0.5", "1.0001", "51000"),
+        ({}, "2.55", "1E+100", "51000"),  # too large to divide by the tick: refused, no 500
+    ],
+)
+async def test_a_partial_close_must_fit_the_instrument_grid(
+    client: Client, grid_kw: dict[str, Any], sz: str, px: str, code: str
+) -> None:
+    grid = client.sim.add_grid(client.account.user_id, **grid_kw)
+    reply = await client.post(
+        GRID_CLOSE_POSITION_PATH, {"algoId": grid.algo_id, "mktClose": False, "sz": sz, "px": px}
+    )
+    assert reply.code == code
+    assert reply.status == (400 if code == "51000" else 200)
+    assert client.sim.close_calls(grid.algo_id) == (code == "0")
+
+
+@pytest.mark.parametrize(
+    ("inst_id", "sz", "px", "off"),
+    [
+        ("BTC-USDT-SWAP", "0.01", "0.1", None),
+        ("BTC-USDT-SWAP", "0.015", "1", "sz"),
+        ("BTC-USDT-SWAP", "0.005", "1", "sz"),
+        ("BTC-USDT-SWAP", "1", "1.05", "px"),
+        ("BTC-USDT-SWAP", "1E+40", "1", "sz"),
+        ("ETH-USDT-250627", "0.02", "3000.01", None),
+        ("XRP-USDT-SWAP", "1.5", "0.5", "sz"),
+        ("XRP-USDT-SWAP", "2", "0.50001", "px"),
+    ],
+)
+def test_off_grid_names_the_first_value_refused(
+    inst_id: str, sz: str, px: str, off: str | None
+) -> None:
+    assert instrument_spec(inst_id).off_grid(Decimal(sz), Decimal(px)) == off

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 __all__ = ["LISTED_INST_IDS", "InstrumentSpec", "inst_type_of", "instrument_spec"]
@@ -65,6 +65,18 @@ class InstrumentSpec:
         """``SWAP`` or ``FUTURES``."""
         return inst_type_of(self.inst_id)
 
+    def off_grid(self, sz: Decimal, px: Decimal) -> str | None:
+        """The name of the first of ``sz`` and ``px`` OKX would refuse with 51000, or ``None``.
+
+        ``sz`` must be at least ``min_sz`` and a multiple of ``lot_sz``; ``px`` a
+        multiple of ``tick_sz``. A number too large to divide exactly is refused.
+        """
+        if sz < self.min_sz or not _is_multiple(sz, self.lot_sz):
+            return "sz"
+        if not _is_multiple(px, self.tick_sz):
+            return "px"
+        return None
+
     def row(self) -> dict[str, str]:
         """The instrument's row for ``GET /api/v5/public/instruments``, every field a string."""
         parts = self.inst_id.split("-")
@@ -104,3 +116,10 @@ def instrument_spec(inst_id: str) -> InstrumentSpec:
     """The spec of ``inst_id``, by its base currency (the table in the module docstring)."""
     ct_val, lot_sz, min_sz, tick_sz, lever = _SPECS.get(inst_id.split("-")[0], _DEFAULT_SPEC)
     return InstrumentSpec(inst_id, ct_val, lot_sz, min_sz, tick_sz, lever)
+
+
+def _is_multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value % step == 0  # Decimal's remainder is exact, or raises
+    except InvalidOperation:
+        return False

@@ -16,6 +16,8 @@ and one simple model keeps the position fields consistent with each other:
 - A grid without a position answers ``pos`` "0" and "" for every number that
   needs one (avgPx, liqPx, imr, mmr, upl, uplRatio, mgnRatio, notionalUsd, adl).
 
+A limit close must fit the instrument's grid (``sz`` at least ``minSz`` and a
+multiple of ``lotSz``, ``px`` a multiple of ``tickSz``), as OKX requires.
 A close fills at the mark (market close) or at the order price (limit close),
 adds to ``realized_pnl``, and a grid whose position reaches 0 this way becomes
 ``"stopped"``: it leaves orders-algo-pending for orders-algo-history.
@@ -554,13 +556,18 @@ class SimExchange:
 
         Raises:
             SimError: As `market_close()`, and 51000 if ``sz`` is not in
-                ``(0, |pos|]`` or ``px`` is not positive.
+                ``(0, |pos|]``, ``px`` is not positive, or either is off the
+                instrument's grid (``sz`` below ``minSz`` or not a multiple of
+                ``lotSz``, ``px`` not a multiple of ``tickSz``).
         """
         grid = self._closable(user_id, algo_id)
         if not 0 < sz <= abs(grid.pos):
             raise param_error("sz")
         if px <= 0:
             raise param_error("px")
+        off_grid = instrument_spec(grid.inst_id).off_grid(sz, px)
+        if off_grid is not None:
+            raise param_error(off_grid)
         order = CloseOrder(ord_id=self._next_id(), sz=sz, px=px, c_time=self._now_ms())
         grid.orders.append(order)
         grid.close_calls += 1
