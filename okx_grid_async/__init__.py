@@ -35,6 +35,7 @@ from ._errors import (
     TransportError,
     WaitTimeoutError,
 )
+from ._instruments import Instrument
 from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_limiter
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
 from ._redis_limiter import RedisRateLimiter
@@ -67,6 +68,7 @@ __all__ = [
     "GridStateError",
     "GridStoppingError",
     "HTTPStatusError",
+    "Instrument",
     "InvalidArgumentError",
     "LimiterStats",
     "LocalRateLimiter",

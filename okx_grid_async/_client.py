@@ -9,6 +9,7 @@ from typing import Literal, Self
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from ._clock import Clock
 from ._constants import (
@@ -22,9 +23,19 @@ from ._constants import (
     GRID_ORDERS_HISTORY_PATH,
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
+    PUBLIC_INSTRUMENTS_PATH,
 )
 from ._credentials import Credentials
 from ._errors import MalformedResponseError, NoPositionError
+from ._instruments import (
+    Instrument,
+    check_inst_id,
+    check_inst_type,
+    check_on_grid,
+    check_within_position,
+    inst_type_of,
+    instrument_cache,
+)
 from ._limiter import LimiterStats, RateLimiter, check_wait_timeout, default_rate_limiter
 from ._models import (
     CancelCloseOrderResult,
@@ -34,10 +45,11 @@ from ._models import (
     cancel_result_parser,
     close_result_parser,
     grid_order_parser,
+    instrument_parser,
     position_parser,
 )
 from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
-from ._transport import Transport
+from ._transport import PUBLIC_INSTRUMENTS_LIMITER, Transport
 from ._validation import (
     InvalidArgumentError,
     check_bool,
@@ -137,6 +149,7 @@ class GridClient:
         )
         self._state: Literal["new", "open", "closed"] = "new"
         self._sweeps = SweepRegistry()
+        self._instruments = instrument_cache(clock)
 
     # ------------------------------------------------------------ life cycle
 
@@ -247,18 +260,28 @@ class GridClient:
         a limit close order of ``sz`` contracts at price ``px`` (both required,
         finite, > 0; Decimal, int or str, never float).
 
+        Before sending a partial close, the client reads the grid's position (one
+        request from the *positions* budget, not the close budget) and its
+        instrument (`get_instrument()`, cached for an hour), and refuses an ``sz``
+        above the position, below ``minSz`` or off the ``lotSz`` grid, or a ``px``
+        off the ``tickSz`` grid. Each of these reads has its own ``timeout``.
+        `Instrument.round_size()` and `Instrument.round_price()` put values on the grid.
+
         The close is sent again only when OKX certainly did not execute it
         (50011, 50013, or no connection); otherwise an unclear end raises
         `OutcomeUnknownError`: call `reconcile_close()` before acting again.
 
         Raises:
             TypeError: an argument of the wrong type, a float among them (nothing is sent).
-            InvalidArgumentError: an invalid id, size or price (nothing is sent).
+            InvalidArgumentError: an invalid id, size or price, or a partial close off
+                the instrument's grid or above the position (the close is not sent).
             OutcomeUnknownError: the close may have been executed; it was not resent.
             GridError: the grid's state refuses the close (e.g. NoPositionError,
                 ClosingOrderExistsError, GridStateError).
             OKXAPIError: any other OKX code.
             DeadlineExceededError: the deadline ran out before the close was sent.
+            MalformedResponseError: a partial close's position or instrument could
+                not be read (the close is not sent).
         """
         check_id(algo_id, "algo_id")
         check_bool(mkt_close, "mkt_close")
@@ -272,8 +295,11 @@ class GridClient:
             if sz is None or px is None:
                 missing = " and ".join(n for n, v in (("sz", sz), ("px", px)) if v is None)
                 raise InvalidArgumentError(f"{missing} required when mkt_close=False")
-            params["sz"] = wire_decimal(check_positive_decimal(sz, "sz"))
-            params["px"] = wire_decimal(check_positive_decimal(px, "px"))
+            size = check_positive_decimal(sz, "sz")
+            price = check_positive_decimal(px, "px")
+            await self._check_partial_close(algo_id, size, price, timeout, wait_timeout)
+            params["sz"] = wire_decimal(size)
+            params["px"] = wire_decimal(price)
         rows = await self._transport.request(
             "POST",
             GRID_CLOSE_POSITION_PATH,
@@ -316,6 +342,86 @@ class GridClient:
             algo_id=algo_id,
         )
         return rows[0]  # the parser guarantees exactly one
+
+    async def _check_partial_close(
+        self,
+        algo_id: str,
+        sz: Decimal,
+        px: Decimal,
+        timeout: float | None,
+        wait_timeout: float | None,
+    ) -> None:
+        """Refuse a limit close above the grid's position or off its instrument's grid."""
+        positions = await self.get_positions(algo_id, timeout=timeout, wait_timeout=wait_timeout)
+        position = sum((p.pos for p in positions if p.pos), Decimal(0))
+        check_within_position(sz, position)
+        inst_id = next((p.inst_id for p in positions if p.inst_id), "")
+        if not inst_id:
+            raise MalformedResponseError(
+                f"grid {algo_id}'s position names no instId: its size grid is unknown", 200, ""
+            )
+        instrument = await self.get_instrument(inst_id, timeout=timeout, wait_timeout=wait_timeout)
+        check_on_grid(instrument, sz, px, side="sell" if position > 0 else "buy")
+
+    async def get_instrument(
+        self,
+        inst_id: str,
+        *,
+        inst_type: str | None = None,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> Instrument:
+        """A contract's size and price grid (``GET /api/v5/public/instruments``).
+
+        Instruments rarely change: each is read once per (``base_url``, instId) in
+        this process and kept for an hour; concurrent calls for one instrument
+        share one request and its outcome. A client given its own ``clock`` keeps
+        a cache of its own. The endpoint is public and limited to 20 requests per
+        2 s per IP and instType: reads go through a process-wide limiter of that
+        budget per (host, instType), a wait that ``timeout`` does not count.
+
+        Args:
+            inst_id: e.g. ``BTC-USDT-SWAP`` or ``BTC-USDT-250328``.
+            inst_type: ``SWAP`` or ``FUTURES``; by default ``SWAP`` for an id ending
+                in ``-SWAP``, else ``FUTURES``.
+            timeout: the request's deadline in seconds; the client's default if None.
+            wait_timeout: the most to wait for the limiter, in seconds; the client's
+                default if None.
+
+        Raises:
+            TypeError: ``inst_id`` or ``inst_type`` is not a str (nothing is sent).
+            InvalidArgumentError: not an instrument id, or an ``inst_type`` other than
+                ``SWAP`` or ``FUTURES`` (nothing is sent).
+            ValueError: a ``timeout`` or ``wait_timeout`` that is not a number > 0.
+            WaitTimeoutError: the wait for the limiter would pass ``wait_timeout``.
+            OKXAPIError: an OKX code, e.g. 51001 for an instrument OKX does not list.
+            MalformedResponseError: no single row for ``inst_id``, or one without
+                ``lotSz``, ``minSz`` or ``tickSz``.
+            DeadlineExceededError: the deadline ran out.
+            TransportError: the network failed on every attempt.
+        """
+        check_inst_id(inst_id)
+        kind = inst_type_of(inst_id) if inst_type is None else check_inst_type(inst_type)
+        if timeout is not None:
+            check_seconds(timeout, "timeout")
+        bound = check_wait_timeout(wait_timeout)
+        params = {"instType": kind, "instId": inst_id}
+        host = URL(self.base_url).host or self.base_url
+
+        async def read() -> Instrument:
+            rows = await self._transport.request(
+                "GET",
+                PUBLIC_INSTRUMENTS_PATH,
+                params,
+                instrument_parser,
+                timeout=timeout,
+                wait_timeout=bound,
+                limiter=PUBLIC_INSTRUMENTS_LIMITER,
+                budget_key=f"{host} {kind}",
+            )
+            return rows[0]  # the parser guarantees exactly one
+
+        return await self._instruments.get(self.base_url, inst_id, read)
 
     async def reconcile_close(
         self,

@@ -12,6 +12,7 @@ OPENAPI_URL: Final = "https://openapi.okx.com"
 
 # Endpoint paths.
 PUBLIC_TIME_PATH: Final = "/api/v5/public/time"
+PUBLIC_INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
 GRID_POSITIONS_PATH: Final = "/api/v5/tradingBot/grid/positions"
 GRID_CLOSE_POSITION_PATH: Final = "/api/v5/tradingBot/grid/close-position"
 GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"
@@ -42,6 +43,11 @@ ACCOUNT_CONFIG_TIME_PERIOD: Final = 2.0
 # this long (clocks drift by parts per million; OKX allows 30 s), and re-measured
 # sooner on 50102.
 CLOCK_OFFSET_MAX_AGE: Final = 900.0
+# Public /instruments: 20 requests per 2 s per IP and instType.
+PUBLIC_INSTRUMENTS_MAX_RATE: Final = 20
+PUBLIC_INSTRUMENTS_PERIOD: Final = 2.0
+# Lot, tick and contract sizes rarely change: an instrument is read again after an hour.
+INSTRUMENT_CACHE_TTL: Final = 3600.0
 
 # Timeouts (seconds).
 DEFAULT_TIMEOUT: Final = 10.0

@@ -29,6 +29,7 @@ from ._constants import (
 )
 from ._credentials import Credentials
 from ._errors import OKXError, OutcomeUnknownError
+from ._instruments import Instrument
 from ._models import GridOrder, GridPosition
 from ._sweep import SweepResult
 from .simulator import (
@@ -189,7 +190,8 @@ async def _close(client: GridClient, position: GridPosition, *, market: bool) ->
         if market:
             await client.close_position(algo_id, mkt_close=True)
             return _CLOSED_AT_MARKET, ""
-        sz, px = _limit_close(position)
+        instrument = await client.get_instrument(position.inst_id)
+        sz, px = _limit_close(position, instrument)
         ack = await client.close_position(algo_id, mkt_close=False, sz=sz, px=px)
         return f"limit close {format_decimal(sz)} @ {format_decimal(px)}", ack.ord_id
     except OutcomeUnknownError:
@@ -207,13 +209,14 @@ async def _reconcile(client: GridClient, algo_id: str) -> str:
     return f"close outcome unknown; the grid is now {'closed' if found.is_closed else 'open'}"
 
 
-def _limit_close(position: GridPosition) -> tuple[Decimal, Decimal]:
-    """Half the position, at a price 2 % beyond the mark on the profitable side."""
+def _limit_close(position: GridPosition, instrument: Instrument) -> tuple[Decimal, Decimal]:
+    """Half the position (at least the minimum), at a price 2 % beyond the mark on the
+    profitable side, both rounded onto the instrument's grid."""
     pos = position.pos or Decimal(0)
     mark = position.mark_px or position.avg_px or Decimal(1)
-    sz = max((abs(pos) / 2).quantize(Decimal("0.1")), Decimal("0.1")).normalize()
+    sz = instrument.round_size(max(abs(pos) / 2, instrument.min_sz))
     factor = 1 + _LIMIT_OFFSET if pos > 0 else 1 - _LIMIT_OFFSET
-    return sz, (mark * factor).quantize(mark)
+    return sz, instrument.round_price(mark * factor, side="sell" if pos > 0 else "buy")
 
 
 def _figures(client: GridClient, sim: GridSimulator, path: str) -> EndpointFigures:

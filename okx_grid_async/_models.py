@@ -17,6 +17,7 @@ import msgspec
 
 from ._constants import RAW_TEXT_LIMIT
 from ._errors import HTTPStatusError, MalformedResponseError, api_error
+from ._instruments import Instrument
 
 __all__ = [
     "CancelCloseOrderResult",
@@ -27,6 +28,7 @@ __all__ = [
     "cancel_result_parser",
     "close_result_parser",
     "grid_order_parser",
+    "instrument_parser",
     "position_parser",
     "server_time_parser",
     "uid_parser",
@@ -217,6 +219,27 @@ class _WireGridOrder(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     tag: str = ""
 
 
+class _WireInstrument(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    inst_id: str
+    inst_type: str = ""
+    uly: str = ""
+    inst_family: str = ""
+    settle_ccy: str = ""
+    ct_val: str = ""
+    ct_mult: str = ""
+    ct_val_ccy: str = ""
+    ct_type: str = ""
+    lot_sz: str = ""
+    min_sz: str = ""
+    tick_sz: str = ""
+    max_lmt_sz: str = ""
+    max_mkt_sz: str = ""
+    lever: str = ""
+    state: str = ""
+    list_time: str = ""
+    exp_time: str = ""
+
+
 class _WireTime(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     ts: str
 
@@ -382,6 +405,37 @@ def _uid(w: _WireAccountConfig) -> str:
     return w.uid
 
 
+def _step(text: str, field: str) -> Decimal:
+    """A grid step (lotSz, minSz, tickSz): required and > 0, or nothing can be checked."""
+    value = _dec(text, field)
+    if value is None or value <= 0:
+        raise ConversionError(f"{field}: {text[:40]!r} is not a number > 0")
+    return value
+
+
+def _instrument(w: _WireInstrument) -> Instrument:
+    return Instrument(
+        inst_type=w.inst_type,
+        inst_id=w.inst_id,
+        uly=w.uly,
+        inst_family=w.inst_family,
+        settle_ccy=w.settle_ccy,
+        ct_val=_dec(w.ct_val, "ctVal"),
+        ct_mult=_dec(w.ct_mult, "ctMult"),
+        ct_val_ccy=w.ct_val_ccy,
+        ct_type=w.ct_type,
+        lot_sz=_step(w.lot_sz, "lotSz"),
+        min_sz=_step(w.min_sz, "minSz"),
+        tick_sz=_step(w.tick_sz, "tickSz"),
+        max_lmt_sz=_dec(w.max_lmt_sz, "maxLmtSz"),
+        max_mkt_sz=_dec(w.max_mkt_sz, "maxMktSz"),
+        lever=_dec(w.lever, "lever"),
+        state=w.state,
+        list_time=_ms(w.list_time, "listTime"),
+        exp_time=_ms(w.exp_time, "expTime"),
+    )
+
+
 def _server_ms(w: _WireTime) -> int:
     try:
         return int(w.ts)
@@ -393,5 +447,6 @@ position_parser: Final = ResultParser(_WirePosition, _position)
 close_result_parser: Final = ResultParser(_WireOrderAck, _close_ack, one_row=True)
 cancel_result_parser: Final = ResultParser(_WireOrderAck, _cancel_ack, one_row=True)
 grid_order_parser: Final = ResultParser(_WireGridOrder, _grid_order)
+instrument_parser: Final = ResultParser(_WireInstrument, _instrument, one_row=True)
 server_time_parser: Final = ResultParser(_WireTime, _server_ms, one_row=True)
 uid_parser: Final = ResultParser(_WireAccountConfig, _uid, one_row=True)

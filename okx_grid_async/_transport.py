@@ -40,6 +40,8 @@ from ._constants import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
     MAX_RESPONSE_BYTES,
+    PUBLIC_INSTRUMENTS_MAX_RATE,
+    PUBLIC_INSTRUMENTS_PERIOD,
     PUBLIC_TIME_MAX_RATE,
     PUBLIC_TIME_PATH,
     PUBLIC_TIME_PERIOD,
@@ -63,7 +65,7 @@ from ._retry import Decision, backoff_delay, decide
 from ._round_trips import RoundTrips
 from ._validation import check_seconds
 
-__all__ = ["Transport", "forget_shared_state", "validate_base_url"]
+__all__ = ["PUBLIC_INSTRUMENTS_LIMITER", "Transport", "forget_shared_state", "validate_base_url"]
 
 R = TypeVar("R")
 W = TypeVar("W")
@@ -75,10 +77,14 @@ _DEMO_HEADER: Final = "x-simulated-trading"
 
 # Budgets counted per IP or before the User ID is known are paced per process,
 # whichever thread or event loop asks (LocalRateLimiter is thread-safe):
-# /api/v5/public/time, 10 per 2 s per IP, keyed by host; and account/config,
+# /api/v5/public/time, 10 per 2 s per IP, keyed by host; public/instruments; and account/config,
 # 5 per 2 s per User ID, which is read to learn the User ID, so every key of
 # the process shares one budget (never more than any one user's).
 _TIME_LIMITER: Final = LocalRateLimiter(PUBLIC_TIME_MAX_RATE, PUBLIC_TIME_PERIOD)
+# /api/v5/public/instruments: 20 per 2 s per IP and instType, keyed by host and instType.
+PUBLIC_INSTRUMENTS_LIMITER: Final = LocalRateLimiter(
+    PUBLIC_INSTRUMENTS_MAX_RATE, PUBLIC_INSTRUMENTS_PERIOD
+)
 _ACCOUNT_CONFIG_LIMITER: Final = LocalRateLimiter(
     ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD
 )

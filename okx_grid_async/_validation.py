@@ -39,7 +39,7 @@ _SHOWN: Final = 40
 
 
 class InvalidArgumentError(OKXError, ValueError):
-    """An argument failed validation; nothing was sent. A ``ValueError`` too."""
+    """An argument failed validation; the request it was for was not sent. A ``ValueError`` too."""
 
 
 def check_id(value: object, name: str) -> str:

@@ -13,6 +13,7 @@ EXPECTED = {
     # client, credentials, results
     "GridClient", "Credentials", "GridPosition", "ClosePositionResult",
     "CancelCloseOrderResult", "GridOrder", "SweepResult", "CloseReconciliation",
+    "Instrument",
     # rate limiting and time
     "RateLimiter", "LocalRateLimiter", "RedisRateLimiter", "LimiterStats",
     "default_rate_limiter", "Clock", "SystemClock", "FakeClock",

@@ -14,8 +14,9 @@ One handler serves every path. For a private endpoint it:
    ``{"code":"0","msg":"","data":[...]}``.
 
 Every private request that reached step 2 is in `GridSimulator.arrivals()`.
-The public time endpoint is neither authenticated, rate limited nor logged as
-an arrival; faults apply to it only when injected with its path.
+The public endpoints (time, instruments) are neither authenticated, rate
+limited nor logged as arrivals; faults apply to them only when injected with
+their path.
 
 HTTP statuses follow OKX's error table (see ``_answers``): 401 for
 authentication, 400 for malformed requests and parameter errors (50000,
@@ -62,6 +63,7 @@ from okx_grid_async._constants import (
     GRID_POSITIONS_PATH,
     GRID_TIME_PERIOD,
     MAX_TIMESTAMP_SKEW,
+    PUBLIC_INSTRUMENTS_PATH,
     PUBLIC_TIME_PATH,
 )
 from okx_grid_async.simulator._answers import (
@@ -146,6 +148,8 @@ _NOBODY: Final = SimAccount(api_key="", secret_key="", passphrase="", user_id=""
 _PATH_LIMITS: Final[Mapping[str, tuple[int, float]]] = {
     ACCOUNT_CONFIG_PATH: (ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD),
 }
+# instType values OKX's public instruments endpoint takes; the simulator lists contracts only.
+_INST_TYPES: Final = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +275,7 @@ class GridSimulator:
         self._faults = FaultPlan()
         self._routes: dict[str, _Route] = {
             PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
+            PUBLIC_INSTRUMENTS_PATH: _Route("GET", False, self._public_instruments),
             GRID_POSITIONS_PATH: _Route("GET", True, self._positions),
             GRID_CLOSE_POSITION_PATH: _Route("POST", True, self._close_position),
             GRID_ORDERS_PENDING_PATH: self._listing(history=False),
@@ -728,6 +733,20 @@ class GridSimulator:
 
     def _public_time(self, caller: SimAccount, params: Params) -> Rows:
         return [{"ts": str(self.server_time_ms())}]
+
+    def _public_instruments(self, caller: SimAccount, params: Params) -> Rows:
+        inst_type = required(params, "instType")
+        if inst_type not in _INST_TYPES:
+            raise param_error("instType")
+        inst_id = optional(params, "instId")
+        specs = [
+            spec
+            for spec in self._exchange.instruments()
+            if spec.inst_type == inst_type and inst_id in (None, spec.inst_id)
+        ]
+        if inst_id is not None and not specs:
+            raise SimError("51001", "Instrument ID does not exist")
+        return [spec.row() for spec in specs]
 
     def _account_config(self, caller: SimAccount, params: Params) -> Rows:
         return [account_config_row(caller)]

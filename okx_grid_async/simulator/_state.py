@@ -4,7 +4,8 @@ Business rules raise `SimError` carrying OKX's code and message; the
 server turns it into OKX's envelope. Every number is a `decimal.Decimal`
 and one simple model keeps the position fields consistent with each other:
 
-- ``ctVal`` (contract size in the base currency): BTC 0.01, ETH 0.1, others 1.
+- ``ctVal`` (contract size in the base currency): the instrument's (see
+  ``_instruments``): BTC 0.01, ETH 0.1, others 1.
 - ``pos`` is signed, in contracts: negative is short (OKX's ``net`` mode).
 - ``notionalUsd = |pos| * ctVal * markPx``; ``imr = notionalUsd / lever``;
   ``mmr = notionalUsd * 0.004``.
@@ -15,6 +16,8 @@ and one simple model keeps the position fields consistent with each other:
 - A grid without a position answers ``pos`` "0" and "" for every number that
   needs one (avgPx, liqPx, imr, mmr, upl, uplRatio, mgnRatio, notionalUsd, adl).
 
+A limit close must fit the instrument's grid (``sz`` at least ``minSz`` and a
+multiple of ``lotSz``, ``px`` a multiple of ``tickSz``), as OKX requires.
 A close fills at the mark (market close) or at the order price (limit close),
 adds to ``realized_pnl``, and a grid whose position reaches 0 this way becomes
 ``"stopped"``: it leaves orders-algo-pending for orders-algo-history.
@@ -45,6 +48,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal, get_args
 
+from okx_grid_async.simulator._instruments import (
+    LISTED_INST_IDS,
+    InstrumentSpec,
+    inst_type_of,
+    instrument_spec,
+)
+
 __all__ = [
     "CloseOrder",
     "Direction",
@@ -71,8 +81,6 @@ GRID_STATES: Final[frozenset[str]] = frozenset(get_args(GridState))
 DIRECTIONS: Final[frozenset[str]] = frozenset(get_args(Direction))
 
 MMR_RATE: Final = Decimal("0.004")
-_CT_VAL: Final = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
-_DEFAULT_CT_VAL: Final = Decimal(1)
 # Marks move in steps of about one basis point and keep six significant digits.
 _WALK_BPS: Final = 10
 _MARK_DIGITS: Final = 6
@@ -187,8 +195,8 @@ class SimGrid:
 
     @property
     def ct_val(self) -> Decimal:
-        """Contract size in the base currency."""
-        return _CT_VAL.get(self.inst_id.split("-")[0], _DEFAULT_CT_VAL)
+        """Contract size in the base currency (the instrument's ``ctVal``)."""
+        return instrument_spec(self.inst_id).ct_val
 
     @property
     def ccy(self) -> str:
@@ -199,7 +207,7 @@ class SimGrid:
     @property
     def inst_type(self) -> str:
         """``SWAP`` for perpetuals, ``FUTURES`` otherwise."""
-        return "SWAP" if self.inst_id.endswith("-SWAP") else "FUTURES"
+        return inst_type_of(self.inst_id)
 
     @property
     def upl(self) -> Decimal:
@@ -643,6 +651,11 @@ class SimExchange:
                 return first
         return page(after)
 
+    def instruments(self) -> list[InstrumentSpec]:
+        """The listed instruments and every instrument a grid trades, by instId."""
+        inst_ids = {*LISTED_INST_IDS, *(g.inst_id for g in self._grids.values())}
+        return [instrument_spec(inst_id) for inst_id in sorted(inst_ids)]
+
     # -- prices -------------------------------------------------------------
 
     def set_mark_price(self, algo_id: str, px: DecimalLike) -> None:
@@ -710,13 +723,18 @@ class SimExchange:
 
         Raises:
             SimError: As `market_close()`, and 51000 if ``sz`` is not in
-                ``(0, |pos|]`` or ``px`` is not positive.
+                ``(0, |pos|]``, ``px`` is not positive, or either is off the
+                instrument's grid (``sz`` below ``minSz`` or not a multiple of
+                ``lotSz``, ``px`` not a multiple of ``tickSz``).
         """
         grid = self._closable(user_id, algo_id)
         if not 0 < sz <= abs(grid.pos):
             raise param_error("sz")
         if px <= 0:
             raise param_error("px")
+        off_grid = instrument_spec(grid.inst_id).off_grid(sz, px)
+        if off_grid is not None:
+            raise param_error(off_grid)
         order = CloseOrder(ord_id=self._next_id(), sz=sz, px=px, c_time=self._now_ms())
         grid.orders.append(order)
         grid.close_calls += 1
