@@ -66,8 +66,9 @@ async def test_close_refuses_anything_but_a_plain_positive_decimal(
 @pytest.mark.parametrize(
     ("sz", "px"),
     [
-        ("0." + "0" * 28 + "1", "99"),  # 30 digits, the most taken
-        ("1", "9" * 30),  # a short's order this high fills at once: the arithmetic holds
+        # 30 digits, the most taken, on BTC-USDT-SWAP's grid (lot 0.01, tick 0.1).
+        ("7.5" + "0" * 28, "99"),
+        ("1", "99." + "0" * 28),  # a short's order this high fills at once
         ("007.50", "99"),  # leading and trailing zeros are plain decimals too
     ],
 )
