@@ -538,8 +538,12 @@ class Transport:
                 raise_for_status=False,
             ) as response:
                 status = response.status
-                connection = response.connection
-                protocol = connection.protocol if connection is not None else None
+                # The connection's protocol object, one per TCP connection. Not
+                # ``response.connection``: aiohttp hands a short answer's connection
+                # back to its pool before returning the response, so that is None.
+                # Without it (another aiohttp), no round trip counts as reused: no
+                # credit, which is safe.
+                protocol: object = getattr(response, "_protocol", None)
                 reused = protocol is not None and protocol in self._connections
                 if protocol is not None and not reused:
                     self._connections.add(protocol)

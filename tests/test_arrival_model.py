@@ -20,7 +20,9 @@ import pytest
 
 from okx_grid_async import LocalRateLimiter
 from okx_grid_async._round_trips import RoundTrips
-from okx_grid_async.simulator import max_in_window
+from okx_grid_async.simulator import GridSimulator, SimAccount, max_in_window
+
+from .conftest import ClientFactory
 
 POS = "/api/v5/tradingBot/grid/positions"
 RATE, PERIOD, MARGIN = 20, 2.0, 0.05
@@ -184,3 +186,20 @@ def test_round_trips_forget_old_samples_and_need_a_few() -> None:
     assert trips.floor(60.5) == 0.0  # the 0.2 sample aged out, and only two are left
     assert trips.credit(61.5, 0.4, reused=True) == 0.0  # two recent: 0.25 and 0.4
     assert trips.credit(61.9, 0.35, reused=True) == 0.25  # three again
+
+
+async def test_a_real_client_measures_round_trips_on_reused_connections_only(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    """The credit needs samples: aiohttp hands a short answer's connection back before
+    the response is returned, so reuse is told from the response's protocol object."""
+    grid = sim.add_grid(account.user_id)
+    async with make_client() as client:
+        transport = client._transport
+        for _ in range(5):
+            await client.get_positions(grid.algo_id)
+        now = transport._clock.monotonic()
+        # Reading OKX's time opened the one connection; the five reads reused it.
+        assert len(transport._connections) == 1
+        assert len(transport._round_trips._times) == 5
+        assert 0 < transport._round_trips.floor(now) <= transport.min_round_trip * 50
