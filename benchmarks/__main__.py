@@ -29,6 +29,8 @@ BENCHMARKS: Final = {
     "client_cost": ("issue 7: CPU per request vs ccxt, python-okx, raw aiohttp", 300),
     "waiting_cost": ("issue 7: CPU per request while paced by the limiter, vs ccxt", 200),
     "decoding": ("issue 7: msgspec decoding vs json.loads and Decimal by hand", 120),
+    # About 210 s: 1,000 polls at 10 per second, twice.
+    "gathering": ("issue 11: a gather of 1,000 polls with defaults, 1 process and 3", 330),
 }
 
 
