@@ -163,6 +163,14 @@ class CcxtClient:
         call, params = self._exchange.privateGetTradingBotGridPositions, self._params
         await asyncio.gather(*(call(params) for _ in range(n)))
 
+    async def gather(self, n: int) -> list[object]:
+        """``n`` calls started at once; each one's answer, or the exception it raised."""
+        call, params = self._exchange.privateGetTradingBotGridPositions, self._params
+        results: list[object] = await asyncio.gather(
+            *(call(params) for _ in range(n)), return_exceptions=True
+        )
+        return results
+
     async def aclose(self) -> None:
         await self._exchange.close()
 
