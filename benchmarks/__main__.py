@@ -29,6 +29,10 @@ BENCHMARKS: Final = {
     "client_cost": ("issue 7: CPU per request vs ccxt, python-okx, raw aiohttp", 300),
     "waiting_cost": ("issue 7: CPU per request while paced by the limiter, vs ccxt", 200),
     "decoding": ("issue 7: msgspec decoding vs json.loads and Decimal by hand", 120),
+    # About 210 s: 1,000 polls at 10 per second, twice.
+    "gathering": ("issue 11: a gather of 1,000 polls with defaults, 1 process and 3", 330),
+    # About 280 s: 220 polls per client at 5 round trips, then 300 polls through Redis.
+    "latency": ("issue 12: the whole budget at 0-400 ms round trips, vs ccxt", 420),
 }
 
 

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
-import sys
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Final
+from collections.abc import Sequence
+from typing import Final
 
 import msgspec
 from aiolimiter import AsyncLimiter
@@ -40,12 +37,9 @@ from okx_grid_async._constants import (
 )
 from okx_grid_async.simulator import Arrival, GridSimulator, SimAccount, max_in_window
 
-from .limiter_worker import WorkerConfig, WorkerOutcome
+from .limiter_worker import WorkerConfig, redis_server, run_workers
 from .peers import CALL_TIMEOUT, unpaced_limiter
 from .report import print_table, print_title, verdict
-
-if TYPE_CHECKING:
-    from tests.redis_server import RedisServer
 
 __all__ = ["main"]
 
@@ -57,7 +51,6 @@ GOAL_SHARE: Final = 95.0
 LIMIT_PER_S: Final = GRID_MAX_RATE / GRID_TIME_PERIOD
 # Grants measured per max_rate in the grant-cost table: fewer where each one is slow.
 GRANTS: Final = ((GRID_MAX_RATE, 2000), (1_000, 2000), (100_000, 100), (1_000_000, 20))
-_WORKER_START_TIMEOUT: Final = 30.0
 _WORKER_RUN_TIMEOUT: Final = 90.0
 
 ENDPOINTS: Final = (("polls", GRID_POSITIONS_PATH), ("closes", GRID_CLOSE_POSITION_PATH))
@@ -137,35 +130,6 @@ async def _local(sim: GridSimulator) -> tuple[dict[str, _EndpointResult], float,
     return _tally(paths, results), wall, account.user_id
 
 
-async def _start_worker(config: WorkerConfig) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.limiter_worker",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    process.stdin.write(msgspec.json.encode(config) + b"\n")
-    async with asyncio.timeout(_WORKER_START_TIMEOUT):
-        ready = await process.stdout.readline()
-    if ready.strip() != b"ready":
-        process.kill()
-        await process.wait()
-        raise RuntimeError(f"limiter_worker did not start (said {ready!r})")
-    return process
-
-
-async def _outcome(process: asyncio.subprocess.Process) -> WorkerOutcome:
-    assert process.stdout is not None
-    line = await process.stdout.readline()
-    await process.wait()
-    if not line:
-        raise RuntimeError(f"limiter_worker exited with code {process.returncode} and no outcome")
-    return msgspec.json.decode(line, type=WorkerOutcome)
-
-
 def _shares(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[i::WORKERS]) for i in range(WORKERS)]
 
@@ -195,22 +159,8 @@ async def _redis(
             accounts, _shares(grids[:POLLS]), _shares(grids[:CLOSES]), strict=True
         )
     ]
-    processes: list[asyncio.subprocess.Process] = []
-    try:
-        for config in configs:
-            processes.append(await _start_worker(config))
-        started = time.perf_counter()
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(b"go\n")
-        async with asyncio.timeout(_WORKER_RUN_TIMEOUT):
-            outcomes = await asyncio.gather(*(_outcome(p) for p in processes))
-        wall = time.perf_counter() - started
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    outcomes, go = await run_workers(configs, timeout=_WORKER_RUN_TIMEOUT)
+    wall = max(outcome.last_done for outcome in outcomes) - go
     tally = {path: _EndpointResult(ok=0, errors={}) for _, path in ENDPOINTS}
     for outcome in outcomes:
         for path, result in tally.items():
@@ -255,19 +205,6 @@ async def _grant_cost(max_rate: int, grants: int) -> float:
     return (time.process_time() - started) / grants * 1e6
 
 
-def _redis_server() -> tuple[Callable[[], AbstractContextManager[RedisServer]] | None, str]:
-    """How to start a throw-away redis-server here, or why it cannot be."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        return None, "redis-server not installed (apt-get install redis-server)"
-    try:
-        # The test suite's: 127.0.0.1, a free port, nothing on disk.
-        from tests.redis_server import RedisServer
-    except ImportError as exc:
-        return None, f"tests/redis_server.py not importable: {exc}"
-    return lambda: RedisServer(executable), ""
-
-
 async def _run() -> None:
     print_title(
         "limiter",
@@ -288,7 +225,7 @@ async def _run() -> None:
             )
             rows.append(row)
             checks.append((f"local {endpoint}", share, worst, rejected))
-        start_redis, reason = _redis_server()
+        start_redis, reason = redis_server()
         if start_redis is None:
             rows.append([f"RedisRateLimiter ({WORKERS} processes)", "-", f"unavailable ({reason})"])
         else:

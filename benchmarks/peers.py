@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
-from okx_grid_async import Credentials, GridClient, LocalRateLimiter, RateLimiter
+from okx_grid_async import GridClient, LocalRateLimiter, RateLimiter
 from okx_grid_async._constants import CONTRACT_GRID, GRID_POSITIONS_PATH
 
 from .simulator_process import SimAccountInfo
@@ -96,11 +96,10 @@ class OurClient:
 
     async def open(self, rate_limiter: RateLimiter | None) -> None:
         """Open the client (``None``: the process-wide default 20-per-2-s limiter)."""
-        a = self._account
         client = GridClient(
-            Credentials(a.api_key, a.secret_key, a.passphrase),
+            self._account.credentials(),
             base_url=self._url,
-            user_id=a.user_id,
+            user_id=self._account.user_id,
             rate_limiter=rate_limiter,
             timeout=CALL_TIMEOUT,
         )
@@ -163,6 +162,14 @@ class CcxtClient:
         """``n`` calls started at once (paced by ccxt's throttler when enabled)."""
         call, params = self._exchange.privateGetTradingBotGridPositions, self._params
         await asyncio.gather(*(call(params) for _ in range(n)))
+
+    async def gather(self, n: int) -> list[object]:
+        """``n`` calls started at once; each one's answer, or the exception it raised."""
+        call, params = self._exchange.privateGetTradingBotGridPositions, self._params
+        results: list[object] = await asyncio.gather(
+            *(call(params) for _ in range(n)), return_exceptions=True
+        )
+        return results
 
     async def aclose(self) -> None:
         await self._exchange.close()

@@ -24,6 +24,7 @@ from typing import Final, Self
 
 import msgspec
 
+from okx_grid_async import Credentials
 from okx_grid_async.simulator import Arrival, GridSimulator
 
 __all__ = ["SimulatorConfig", "SimulatorProcess", "Started"]
@@ -53,6 +54,10 @@ class SimAccountInfo(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str
     passphrase: str
     user_id: str
+
+    def credentials(self) -> Credentials:
+        """The keys as the client takes them."""
+        return Credentials(self.api_key, self.secret_key, self.passphrase)
 
 
 class Started(msgspec.Struct, frozen=True, kw_only=True):
