@@ -167,7 +167,9 @@ async def test_closing_the_simulator_ends_a_body_the_client_stopped_reading(
         await resp.content.readexactly(1024)  # then stop reading: the server's writes block
         started = time.monotonic()
         await sim.close()
-        assert time.monotonic() - started < 0.5
+        # A body still blocked on its writes would hold close() for as long as the
+        # client does not read: minutes. A loaded machine has been seen taking 2 s.
+        assert time.monotonic() - started < 5.0
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
 
