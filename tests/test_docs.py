@@ -52,6 +52,7 @@ import pytest
 
 import okx_grid_async
 import okx_grid_async.simulator
+import okx_grid_async.testing
 from okx_grid_async import (
     AuthenticationError,
     ClosingOrderExistsError,
@@ -237,6 +238,7 @@ def test_the_reference_documents_every_public_name() -> None:
     documented = set(re.findall(r"^::: ([\w.]+)$", reference, flags=re.MULTILINE))
     public = {f"okx_grid_async.{name}" for name in okx_grid_async.__all__}
     public |= {f"okx_grid_async.simulator.{name}" for name in okx_grid_async.simulator.__all__}
+    public |= {f"okx_grid_async.testing.{name}" for name in okx_grid_async.testing.__all__}
     assert sorted(public - documented) == []
     assert sorted(documented - public) == []
 
