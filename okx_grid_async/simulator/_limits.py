@@ -15,7 +15,7 @@ tests can drive the limiter with a fake clock.
 from __future__ import annotations
 
 import bisect
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -140,13 +140,14 @@ class PathLimits:
         ValueError: If a limit is not a positive rate over a positive period.
     """
 
-    __slots__ = ("_by_path", "default")
+    __slots__ = ("_by_path", "_refused", "default")
 
     def __init__(
         self, default: tuple[int, float], by_path: Mapping[str, tuple[int, float]]
     ) -> None:
         self.default = SlidingWindowLimiter(*default)
         self._by_path = {path: SlidingWindowLimiter(*limit) for path, limit in by_path.items()}
+        self._refused: Counter[tuple[str, str]] = Counter()
 
     def limit(self, path: str) -> tuple[int, float]:
         """``(max_rate, time_period)`` of ``path``."""
@@ -155,7 +156,14 @@ class PathLimits:
 
     def try_acquire(self, user_id: str, path: str, now: float) -> bool:
         """Accept (and count) ``user_id``'s arrival at ``path`` at ``now``, or refuse it."""
-        return self._by_path.get(path, self.default).try_acquire((user_id, path), now)
+        if self._by_path.get(path, self.default).try_acquire((user_id, path), now):
+            return True
+        self._refused[user_id, path] += 1
+        return False
+
+    def refusals(self) -> dict[tuple[str, str], int]:
+        """How many arrivals were refused, per ``(user_id, path)`` (only those refused)."""
+        return dict(self._refused)
 
 
 def max_in_window(times: Sequence[float], window: float) -> int:

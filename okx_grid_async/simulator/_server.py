@@ -77,6 +77,7 @@ from okx_grid_async.simulator._answers import (
     redirect,
     send,
 )
+from okx_grid_async.simulator._closes import CloseLog, CloseRecord
 from okx_grid_async.simulator._faults import (
     DEEP_JSON_DEPTH,
     EXECUTING_FAULTS,
@@ -269,6 +270,7 @@ class GridSimulator:
         self._arrivals = ArrivalLog(history_limit)
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
         self._faults = FaultPlan()
+        self._closes = CloseLog(history_limit)
         self._routes: dict[str, _Route] = {
             PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
             GRID_POSITIONS_PATH: _Route("GET", True, self._positions),
@@ -523,6 +525,23 @@ class GridSimulator:
         """
         return self._exchange.grid(algo_id).close_calls
 
+    def closes(self, algo_id: str | None = None) -> list[CloseRecord]:
+        """The close-position requests the exchange processed, oldest first, executed or refused.
+
+        Only requests for the signing user's own grid are kept, each with the
+        executed close it repeats, if any (``duplicate_of``: see "Duplicate
+        closes" in the simulator's guide). Optionally of one grid only.
+        """
+        return self._closes.records(algo_id)
+
+    def rate_limit_refusals(self) -> dict[tuple[str, str], int]:
+        """How many requests the rate limiter answered 50011, per ``(user_id, path)``.
+
+        An injected RATE_LIMIT_50011 fault is not counted: it is the test's
+        doing, not the bot's.
+        """
+        return self._limits.refusals()
+
     # -- observation and faults ---------------------------------------------
 
     def arrivals(self, user_id: str | None = None, path: str | None = None) -> list[Arrival]:
@@ -748,14 +767,11 @@ class GridSimulator:
             raise param_empty("mktClose")
         if not isinstance(mkt_close, bool):
             raise param_error("mktClose")
-        if mkt_close:
-            grid = self._exchange.market_close(user_id, algo_id)
-            ord_id = ""
-        else:
+        sz = px = None
+        if not mkt_close:
             sz = positive_decimal(params, "sz")
             px = positive_decimal(params, "px")
-            ord_id = self._exchange.place_close_order(user_id, algo_id, sz, px).ord_id
-            grid = self._exchange.grid(algo_id)
+        grid, ord_id = self._closes.execute(self._exchange, user_id, algo_id, sz, px, self._clock())
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
     def _cancel_close_order(self, caller: SimAccount, params: Params) -> Rows:
