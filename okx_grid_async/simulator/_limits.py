@@ -19,7 +19,14 @@ from collections import Counter, deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Arrival", "ArrivalLog", "PathLimits", "SlidingWindowLimiter", "max_in_window"]
+__all__ = [
+    "Arrival",
+    "ArrivalLog",
+    "PathLimits",
+    "SlidingWindowLimiter",
+    "busiest_window",
+    "max_in_window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +183,21 @@ def max_in_window(times: Sequence[float], window: float) -> int:
     Raises:
         ValueError: If ``window`` is not positive.
     """
+    return busiest_window(times, window)[0]
+
+
+def busiest_window(times: Sequence[float], window: float) -> tuple[int, float | None]:
+    """`max_in_window()`, and where the first busiest window starts (``None`` if no times).
+
+    Raises:
+        ValueError: If ``window`` is not positive.
+    """
     if window <= 0:
         raise ValueError(f"window must be positive, got {window}")
     ordered = sorted(times)
-    best = 0
+    best, best_start = 0, None
     for i, start in enumerate(ordered):
         end = bisect.bisect_left(ordered, start + window, lo=i)
-        best = max(best, end - i)
-    return best
+        if end - i > best:
+            best, best_start = end - i, start
+    return best, best_start

@@ -232,9 +232,12 @@ class GridSimulator:
         clock: Monotonic clock for arrival times and the limiter, in seconds.
         history_limit: Keep only this many recent arrivals and requests
             (``None``: keep all), for long-running servers.
+        latency: Seconds every private request waits, once the rate limiter
+            has accepted it, before it is executed (an injected fault's
+            ``delay`` adds to it). Settable later.
 
     Raises:
-        ValueError: On a bad limit, status or interval.
+        ValueError: On a bad limit, status, interval or latency.
     """
 
     def __init__(
@@ -251,6 +254,7 @@ class GridSimulator:
         price_tick_interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         history_limit: int | None = None,
+        latency: float = 0.0,
     ) -> None:
         if rate_limit_http_status not in _RATE_LIMIT_MSG:
             raise ValueError(
@@ -264,6 +268,9 @@ class GridSimulator:
         self.rate_limit_http_status = rate_limit_http_status
         self.clock_offset_ms = clock_offset_ms
         self.price_tick_interval = price_tick_interval
+        if not 0 <= latency < float("inf"):
+            raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency}")
+        self.latency = latency
         self._clock = clock
         self._limits = PathLimits((max_rate, time_period), _PATH_LIMITS)
         self._exchange = SimExchange(random.Random(seed), self.server_time_ms)  # noqa: S311
@@ -660,6 +667,8 @@ class GridSimulator:
 
         APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
         """
+        if self.latency and not await self._pause(self.latency):
+            return None  # closing: drop, never execute
         if fault is None:
             return self._execute(request, body, route, caller)
         if fault.delay and not await self._pause(fault.delay):
