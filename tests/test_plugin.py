@@ -211,3 +211,17 @@ def test_a_plain_test_is_left_alone(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--fixtures")
     result.stdout.fnmatch_lines(["*okx_simulator*", "*okx_client*"])
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_without_pytest_asyncio_the_fixtures_say_what_to_install(
+    pytester: pytest.Pytester,
+) -> None:
+    # A stand-in that cannot be imported, found first on the sub-run's path; its own
+    # plugin (entry point "asyncio") is blocked so that pytest starts without it.
+    pytester.makepyfile(pytest_asyncio="raise ImportError('not installed')")
+    pytester.makepyfile(test_needs="def test_needs(okx_simulator):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:asyncio")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*the okx_simulator fixture needs pytest-asyncio: pip install 'okx-grid-async?testing?'*"]
+    )
