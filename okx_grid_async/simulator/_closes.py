@@ -112,13 +112,8 @@ class CloseLog:
             return _close(exchange, user_id, algo_id, sz, px)  # refused, never logged
         pos_before = grid.pos
         duplicate_of = self._repeated(grid, sz, px)
-        code, ord_id = "0", ""
-        try:
-            _, ord_id = _close(exchange, user_id, algo_id, sz, px)
-        except SimError as err:
-            code = err.code
-            raise
-        finally:
+
+        def record(code: str, ord_id: str) -> None:
             self._records.append(
                 CloseRecord(
                     t=t,
@@ -134,6 +129,13 @@ class CloseLog:
                     duplicate_of=duplicate_of,
                 )
             )
+
+        try:
+            _, ord_id = _close(exchange, user_id, algo_id, sz, px)
+        except SimError as err:
+            record(err.code, "")
+            raise
+        record("0", ord_id)
         return grid, ord_id
 
     def _repeated(

@@ -20,7 +20,14 @@ from okx_grid_async._constants import (
     GRID_POSITIONS_PATH,
     PUBLIC_TIME_PATH,
 )
-from okx_grid_async.simulator import CloseOrder, FaultKind, GridSimulator, SimAccount, SimGrid
+from okx_grid_async.simulator import (
+    CloseOrder,
+    FaultKind,
+    GridSimulator,
+    GridState,
+    SimAccount,
+    SimGrid,
+)
 
 __all__ = [
     "ENDPOINTS",
@@ -113,7 +120,7 @@ def _add_grid(
     user_id: str,
     contracts: Decimal | int | str,
     short: bool,
-    state: str,
+    state: GridState,
     options: dict[str, Any],
 ) -> SimGrid:
     size = Decimal(contracts)
@@ -121,7 +128,7 @@ def _add_grid(
         raise ValueError(f"contracts must be positive, got {contracts!r}")
     return sim.add_grid(
         user_id,
-        state=state,  # type: ignore[arg-type]  # one of the two literals above
+        state=state,
         pos=-size if short else size,
         direction="short" if short else "long",
         **options,
