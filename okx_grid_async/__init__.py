@@ -1,10 +1,14 @@
 """okx-grid-async: a typed asyncio client for OKX contract-grid positions and closes.
 
-Everything public is re-exported here; the modules behind it are private.
+Everything public is re-exported here; the modules behind it are private. Test
+helpers live in `okx_grid_async.testing`, the simulator in `okx_grid_async.simulator`.
 """
 
+import warnings
+from typing import Any
+
 from ._client import CloseReconciliation, GridClient
-from ._clock import Clock, FakeClock, SystemClock
+from ._clock import Clock, SystemClock
 from ._constants import EEA_URL, GLOBAL_URL, OPENAPI_URL, US_URL
 from ._credentials import Credentials
 from ._errors import (
@@ -59,7 +63,6 @@ __all__ = [
     "Credentials",
     "DeadlineExceededError",
     "EndpointTimeoutError",
-    "FakeClock",
     "GridClient",
     "GridError",
     "GridNotFoundError",
@@ -95,3 +98,18 @@ __all__ = [
     "__version__",
     "default_rate_limiter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # FakeClock moved to okx_grid_async.testing (issue 14); the old name lasts one release.
+    if name == "FakeClock":
+        warnings.warn(
+            "okx_grid_async.FakeClock is deprecated and will be removed in the next release; "
+            "import it from okx_grid_async.testing",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .testing import FakeClock
+
+        return FakeClock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

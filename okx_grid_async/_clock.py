@@ -1,8 +1,8 @@
 """The one clock the library reads: monotonic time, wall time and sleeping.
 
 Everything time-dependent (the limiter, backoff, the server-clock offset) takes
-a `Clock`, so tests can substitute a `FakeClock` and run without
-sleeping.
+a `Clock`, so tests can substitute `okx_grid_async.testing.FakeClock` and
+run without sleeping.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "SystemClock"]
 
 
 @runtime_checkable
@@ -47,39 +47,3 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
-
-
-class FakeClock:
-    """A clock for tests: time moves only when a task sleeps or `advance()` is called.
-
-    ``sleep`` advances the clock by the requested amount and yields once to the
-    event loop, so code that waits for a rate-limit window runs instantly while
-    seeing the same times it would see in real life.
-    """
-
-    __slots__ = ("_mono", "_wall", "sleeps")
-
-    def __init__(self, monotonic: float = 1000.0, wall: float = 1_700_000_000.0) -> None:
-        self._mono = monotonic
-        self._wall = wall
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def time(self) -> float:
-        return self._wall
-
-    def advance(self, seconds: float) -> None:
-        """Move both clocks forward by ``seconds``."""
-        self._mono += seconds
-        self._wall += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if seconds > 0:
-            self.advance(seconds)
-        await asyncio.sleep(0)
-
-    def __repr__(self) -> str:
-        return f"FakeClock(monotonic={self._mono!r}, wall={self._wall!r})"

@@ -19,6 +19,9 @@ Two kinds of sample, told apart by how they are written:
                 test skips without ``redis-server``, as tests/redis_server.py does).
 
 Blocks that are not meant to run use other fences (``text``, ``console``, ``bash``).
+A ``python`` block titled with a file name (```` ```python title="bot.py" ````) is a
+file of a project example (docs/testing.md): tests/test_testing_page.py writes the
+page's files to a directory and runs pytest there, so they run too, as a project.
 Each sample is compiled under its Markdown file's name with its own line numbers, so a
 traceback points at the line of the page. Samples run in a worker thread with a time
 limit; warnings are errors there too (pyproject's ``filterwarnings``).
@@ -52,6 +55,7 @@ import pytest
 
 import okx_grid_async
 import okx_grid_async.simulator
+import okx_grid_async.testing
 from okx_grid_async import (
     AuthenticationError,
     ClosingOrderExistsError,
@@ -83,6 +87,7 @@ CONVENTION: Final = "run against the simulator"
 
 _FENCE: Final = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*)$")
 _PYTHON_LANGUAGES: Final = frozenset({"python", "py", "python3"})
+_PROJECT_FILE: Final = re.compile(r'title="(?P<file>[\w/.-]+\.py)"')
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,12 @@ class Block:
     @property
     def name(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+    @property
+    def project_file(self) -> str | None:
+        """The file name this block is titled with, if it is a file of a project example."""
+        titled = _PROJECT_FILE.search(self.info)
+        return None if titled is None else titled["file"]
 
     def compile(self) -> tuple[CodeType, bool]:
         """The code object, line numbers as in the page; True if it awaits at top level."""
@@ -142,7 +153,12 @@ def fenced_blocks(path: Path) -> Iterator[Block]:
 
 
 def python_blocks() -> list[Block]:
-    return [b for page in PAGES for b in fenced_blocks(page) if b.language in _PYTHON_LANGUAGES]
+    return [
+        b
+        for page in PAGES
+        for b in fenced_blocks(page)
+        if b.language in _PYTHON_LANGUAGES and b.project_file is None
+    ]
 
 
 def run_with_time_limit(target: Callable[[], None], seconds: float) -> None:
@@ -237,6 +253,7 @@ def test_the_reference_documents_every_public_name() -> None:
     documented = set(re.findall(r"^::: ([\w.]+)$", reference, flags=re.MULTILINE))
     public = {f"okx_grid_async.{name}" for name in okx_grid_async.__all__}
     public |= {f"okx_grid_async.simulator.{name}" for name in okx_grid_async.simulator.__all__}
+    public |= {f"okx_grid_async.testing.{name}" for name in okx_grid_async.testing.__all__}
     assert sorted(public - documented) == []
     assert sorted(documented - public) == []
 

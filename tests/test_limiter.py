@@ -7,7 +7,8 @@ import bisect
 
 import pytest
 
-from okx_grid_async import FakeClock, LocalRateLimiter, WaitTimeoutError
+from okx_grid_async import LocalRateLimiter, WaitTimeoutError
+from okx_grid_async.testing import FakeClock
 
 POS = "/api/v5/tradingBot/grid/positions"
 CLOSE = "/api/v5/tradingBot/grid/close-position"

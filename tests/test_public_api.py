@@ -6,7 +6,10 @@ import inspect
 import subprocess
 import sys
 
+import pytest
+
 import okx_grid_async
+import okx_grid_async.testing
 from okx_grid_async import OKXError
 
 EXPECTED = {
@@ -16,7 +19,7 @@ EXPECTED = {
     "Instrument",
     # rate limiting and time
     "RateLimiter", "LocalRateLimiter", "RedisRateLimiter", "LimiterStats",
-    "default_rate_limiter", "Clock", "SystemClock", "FakeClock",
+    "default_rate_limiter", "Clock", "SystemClock",
     # hosts
     "GLOBAL_URL", "US_URL", "EEA_URL", "OPENAPI_URL",
     # errors
@@ -77,3 +80,31 @@ def test_the_package_imports_without_redis_installed() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert "okx-grid-async[redis]" in out.stdout
+
+
+def test_fake_clock_lives_in_the_testing_module() -> None:
+    assert "FakeClock" in okx_grid_async.testing.__all__
+    assert "FakeClock" not in okx_grid_async.__all__
+
+
+def test_the_old_fake_clock_name_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"okx_grid_async\.testing"):
+        old = okx_grid_async.FakeClock
+    assert old is okx_grid_async.testing.FakeClock
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        okx_grid_async.NoSuchName  # noqa: B018
+
+
+def test_the_library_does_not_import_pytest() -> None:
+    code = (
+        "import sys; sys.modules['pytest'] = None\n"
+        "import okx_grid_async, okx_grid_async.simulator, okx_grid_async.testing\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout == "ok\n"

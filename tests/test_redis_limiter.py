@@ -25,7 +25,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from okx_grid_async import (
-    FakeClock,
     RateLimiter,
     RateLimiterUnavailableError,
     RedisRateLimiter,
@@ -33,6 +32,7 @@ from okx_grid_async import (
 )
 from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
+from okx_grid_async.testing import FakeClock
 from tests.redis_server import RedisServer
 from tests.redis_worker import Config, LateClock, Outcome, SlotsConfig
 

@@ -166,7 +166,8 @@ async def test_persistent_5xx_ends_as_http_status_error(
 async def test_persistent_50011_slows_the_limiter_down(
     sim: GridSimulator, account: SimAccount, make_client: ClientFactory
 ) -> None:
-    from okx_grid_async import FakeClock, LocalRateLimiter
+    from okx_grid_async import LocalRateLimiter
+    from okx_grid_async.testing import FakeClock
 
     grid = sim.add_grid(account.user_id)
     clock = FakeClock()

@@ -14,7 +14,6 @@ import pytest
 from okx_grid_async import (
     Credentials,
     DeadlineExceededError,
-    FakeClock,
     GridClient,
     LocalRateLimiter,
     NotSentError,
@@ -27,6 +26,7 @@ from okx_grid_async._constants import (
     PUBLIC_TIME_PATH,
 )
 from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount, max_in_window
+from okx_grid_async.testing import FakeClock
 
 from .conftest import ClientFactory
 

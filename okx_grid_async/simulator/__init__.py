@@ -8,6 +8,7 @@ Used by the library's tests and benchmarks, the demo, and ``okx-grid simulate``:
         ...  # point a client at sim.url with the account's keys
 """
 
+from okx_grid_async.simulator._closes import CloseRecord
 from okx_grid_async.simulator._faults import FaultKind
 from okx_grid_async.simulator._limits import Arrival, max_in_window
 from okx_grid_async.simulator._server import (
@@ -28,6 +29,7 @@ __all__ = [
     "DEMO_USER_ID",
     "Arrival",
     "CloseOrder",
+    "CloseRecord",
     "Direction",
     "FaultKind",
     "GridSimulator",

@@ -15,11 +15,18 @@ tests can drive the limiter with a fake clock.
 from __future__ import annotations
 
 import bisect
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Arrival", "ArrivalLog", "PathLimits", "SlidingWindowLimiter", "max_in_window"]
+__all__ = [
+    "Arrival",
+    "ArrivalLog",
+    "PathLimits",
+    "SlidingWindowLimiter",
+    "busiest_window",
+    "max_in_window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +147,14 @@ class PathLimits:
         ValueError: If a limit is not a positive rate over a positive period.
     """
 
-    __slots__ = ("_by_path", "default")
+    __slots__ = ("_by_path", "_refused", "default")
 
     def __init__(
         self, default: tuple[int, float], by_path: Mapping[str, tuple[int, float]]
     ) -> None:
         self.default = SlidingWindowLimiter(*default)
         self._by_path = {path: SlidingWindowLimiter(*limit) for path, limit in by_path.items()}
+        self._refused: Counter[tuple[str, str]] = Counter()
 
     def limit(self, path: str) -> tuple[int, float]:
         """``(max_rate, time_period)`` of ``path``."""
@@ -155,7 +163,14 @@ class PathLimits:
 
     def try_acquire(self, user_id: str, path: str, now: float) -> bool:
         """Accept (and count) ``user_id``'s arrival at ``path`` at ``now``, or refuse it."""
-        return self._by_path.get(path, self.default).try_acquire((user_id, path), now)
+        if self._by_path.get(path, self.default).try_acquire((user_id, path), now):
+            return True
+        self._refused[user_id, path] += 1
+        return False
+
+    def refusals(self) -> dict[tuple[str, str], int]:
+        """How many arrivals were refused, per ``(user_id, path)`` (only those refused)."""
+        return dict(self._refused)
 
 
 def max_in_window(times: Sequence[float], window: float) -> int:
@@ -168,11 +183,21 @@ def max_in_window(times: Sequence[float], window: float) -> int:
     Raises:
         ValueError: If ``window`` is not positive.
     """
+    return busiest_window(times, window)[0]
+
+
+def busiest_window(times: Sequence[float], window: float) -> tuple[int, float | None]:
+    """`max_in_window()`, and where the first busiest window starts (``None`` if no times).
+
+    Raises:
+        ValueError: If ``window`` is not positive.
+    """
     if window <= 0:
         raise ValueError(f"window must be positive, got {window}")
     ordered = sorted(times)
-    best = 0
+    best, best_start = 0, None
     for i, start in enumerate(ordered):
         end = bisect.bisect_left(ordered, start + window, lo=i)
-        best = max(best, end - i)
-    return best
+        if end - i > best:
+            best, best_start = end - i, start
+    return best, best_start

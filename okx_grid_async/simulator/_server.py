@@ -79,6 +79,7 @@ from okx_grid_async.simulator._answers import (
     redirect,
     send,
 )
+from okx_grid_async.simulator._closes import CloseLog, CloseRecord
 from okx_grid_async.simulator._faults import (
     DEEP_JSON_DEPTH,
     EXECUTING_FAULTS,
@@ -235,9 +236,12 @@ class GridSimulator:
         clock: Monotonic clock for arrival times and the limiter, in seconds.
         history_limit: Keep only this many recent arrivals and requests
             (``None``: keep all), for long-running servers.
+        latency: Seconds every private request waits, once the rate limiter
+            has accepted it, before it is executed (an injected fault's
+            ``delay`` adds to it). Settable later.
 
     Raises:
-        ValueError: On a bad limit, status or interval.
+        ValueError: On a bad limit, status, interval or latency.
     """
 
     def __init__(
@@ -254,6 +258,7 @@ class GridSimulator:
         price_tick_interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         history_limit: int | None = None,
+        latency: float = 0.0,
     ) -> None:
         if rate_limit_http_status not in _RATE_LIMIT_MSG:
             raise ValueError(
@@ -267,12 +272,16 @@ class GridSimulator:
         self.rate_limit_http_status = rate_limit_http_status
         self.clock_offset_ms = clock_offset_ms
         self.price_tick_interval = price_tick_interval
+        if not 0 <= latency < float("inf"):
+            raise ValueError(f"latency must be a finite number of seconds >= 0, got {latency}")
+        self.latency = latency
         self._clock = clock
         self._limits = PathLimits((max_rate, time_period), _PATH_LIMITS)
         self._exchange = SimExchange(random.Random(seed), self.server_time_ms)  # noqa: S311
         self._arrivals = ArrivalLog(history_limit)
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
         self._faults = FaultPlan()
+        self._closes = CloseLog(history_limit)
         self._routes: dict[str, _Route] = {
             PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
             PUBLIC_INSTRUMENTS_PATH: _Route("GET", False, self._public_instruments),
@@ -528,6 +537,23 @@ class GridSimulator:
         """
         return self._exchange.grid(algo_id).close_calls
 
+    def closes(self, algo_id: str | None = None) -> list[CloseRecord]:
+        """The close-position requests the exchange processed, oldest first, executed or refused.
+
+        Only requests for the signing user's own grid are kept, each with the
+        executed close it repeats, if any (``duplicate_of``: see "Duplicate
+        closes" in the simulator's guide). Optionally of one grid only.
+        """
+        return self._closes.records(algo_id)
+
+    def rate_limit_refusals(self) -> dict[tuple[str, str], int]:
+        """How many requests the rate limiter answered 50011, per ``(user_id, path)``.
+
+        An injected RATE_LIMIT_50011 fault is not counted: it is the test's
+        doing, not the bot's.
+        """
+        return self._limits.refusals()
+
     # -- observation and faults ---------------------------------------------
 
     def arrivals(self, user_id: str | None = None, path: str | None = None) -> list[Arrival]:
@@ -646,6 +672,8 @@ class GridSimulator:
 
         APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
         """
+        if self.latency and not await self._pause(self.latency):
+            return None  # closing: drop, never execute
         if fault is None:
             return self._execute(request, body, route, caller)
         if fault.delay and not await self._pause(fault.delay):
@@ -767,14 +795,11 @@ class GridSimulator:
             raise param_empty("mktClose")
         if not isinstance(mkt_close, bool):
             raise param_error("mktClose")
-        if mkt_close:
-            grid = self._exchange.market_close(user_id, algo_id)
-            ord_id = ""
-        else:
+        sz = px = None
+        if not mkt_close:
             sz = positive_decimal(params, "sz")
             px = positive_decimal(params, "px")
-            ord_id = self._exchange.place_close_order(user_id, algo_id, sz, px).ord_id
-            grid = self._exchange.grid(algo_id)
+        grid, ord_id = self._closes.execute(self._exchange, user_id, algo_id, sz, px, self._clock())
         return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
 
     def _cancel_close_order(self, caller: SimAccount, params: Params) -> Rows:
