@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from okx_grid_async import (
-    FakeClock,
     Instrument,
     InvalidArgumentError,
     LocalRateLimiter,
@@ -26,6 +25,7 @@ from okx_grid_async._instruments import InstrumentCache, instrument_cache
 from okx_grid_async._models import instrument_parser
 from okx_grid_async._transport import PUBLIC_INSTRUMENTS_LIMITER
 from okx_grid_async.simulator import GridSimulator, SimAccount
+from okx_grid_async.testing import FakeClock
 
 from .conftest import ClientFactory
 
