@@ -100,6 +100,20 @@ async def grant_times(limiter: RedisRateLimiter, n: int, user: str = "u") -> lis
     return granted
 
 
+async def grant_times_bounded(limiter: RedisRateLimiter, wait_timeout: float) -> float:
+    """Acquire one slot with a ``wait_timeout``; the monotonic time it was granted."""
+    async with limiter.slot("u", POS, wait_timeout=wait_timeout):
+        return time.monotonic()
+
+
+async def hold(limiter: RedisRateLimiter, seconds: float, ago: float, user: str = "u") -> None:
+    """Take a slot, hold it ``seconds`` (the round trip), release it with ``arrived(ago)``."""
+    slot = limiter.slot(user, POS)
+    async with slot:
+        await asyncio.sleep(seconds)
+        slot.arrived(ago)  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------------------ the window bound
 
 
@@ -201,6 +215,77 @@ async def test_local_waiters_are_served_first_come_first_served(
     assert order == list(range(6))
 
 
+# ------------------------------------------------------------------ credit: only for its process
+
+
+async def test_a_credit_counts_for_its_own_process_and_the_answer_for_the_others(
+    redis_url: str, prefix: str
+) -> None:
+    """Round trips of 0.2 s credited in full: the process that measured them may reuse
+    its slots a window after they were sent; another counts them from their answers."""
+    async with (
+        RedisRateLimiter(redis_url, 2, 0.5, prefix) as near,
+        RedisRateLimiter(redis_url, 2, 0.5, prefix) as far,
+    ):
+        start = time.monotonic()
+        await asyncio.gather(hold(far, 0.2, 0.2), hold(far, 0.2, 0.2))
+        answered = time.monotonic()
+        # near queues first; far's own credit is no use to it, so far is not held up.
+        other = asyncio.create_task(grant_times(near, 1))
+        await asyncio.sleep(0.01)
+        (own,) = await grant_times(far, 1)
+        (others,) = await other
+    assert own - start == pytest.approx(0.55, abs=0.05)  # credited back to the grant
+    assert others - answered >= 0.55 - 0.01  # a window after the answer, on Redis's clock
+    assert others - answered < 0.65
+
+
+async def test_a_process_far_from_okx_sustains_more_than_without_its_credit(
+    redis_url: str, prefix: str
+) -> None:
+    """10 per 0.5 s (0.55 s with the margin), each request 0.2 s there and back."""
+    async with RedisRateLimiter(redis_url, 10, 0.5, prefix) as limiter:
+        granted: list[float] = []
+
+        async def one() -> None:
+            slot = limiter.slot("u", POS)
+            async with slot:
+                granted.append(time.monotonic())
+                await asyncio.sleep(0.2)
+                slot.arrived(0.2)  # type: ignore[attr-defined]
+
+        await asyncio.gather(*(one() for _ in range(40)))
+    rate = (len(granted) - 10) / (granted[-1] - granted[0])
+    # 10 / 0.55 s = 18.2 per s with the credit; 10 / 0.75 s = 13.3 without.
+    assert rate > 0.95 * 10 / 0.55, rate
+    assert max_in_window(granted, 0.5) <= 10
+
+
+async def test_an_abandoned_request_holds_its_slot_for_every_process(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    """arrived(-0.3): it may still reach OKX until 0.3 s after the release."""
+    async with (
+        RedisRateLimiter(redis_url, 1, 0.3, prefix) as mine,
+        RedisRateLimiter(redis_url, 1, 0.3, prefix) as other,
+    ):
+        await hold(mine, 0.0, -0.3)
+        released = time.monotonic()
+        assert await raw.pttl(slots_key(prefix, "u")) > 600  # kept past 0.3 s + a window
+        (first,) = await grant_times(other, 1)
+        (second,) = await grant_times(mine, 1)
+    assert first - released == pytest.approx(0.65, abs=0.06)
+    assert second - first == pytest.approx(0.35, abs=0.06)
+
+
+async def test_a_credit_never_reaches_back_before_the_grant(redis_url: str, prefix: str) -> None:
+    async with RedisRateLimiter(redis_url, 1, 0.5, prefix) as limiter:
+        start = time.monotonic()
+        await hold(limiter, 0.05, 10.0)  # 10 s claimed for a request held 0.05 s
+        (granted,) = await grant_times(limiter, 1)
+    assert granted - start == pytest.approx(0.55, abs=0.05)
+
+
 # ------------------------------------------------------------------ penalize, cancellation
 
 
@@ -266,13 +351,30 @@ async def test_a_request_cancelled_in_flight_still_releases_its_slot(
 
 async def test_idle_budgets_expire(redis_url: str, prefix: str, raw: aioredis.Redis) -> None:
     async with RedisRateLimiter(redis_url, 5, 0.5, prefix, lease=3.0) as limiter:
-        async with limiter.slot("u", POS):
-            pass
+        await hold(limiter, 0.01, 0.01)
         await limiter.penalize("u", POS)
     slots_ttl = await raw.pttl(slots_key(prefix, "u"))
+    credited_ttl = await raw.pttl(f"{prefix}:{{u}}:{POS}:credited")
     blocked_ttl = await raw.pttl(f"{prefix}:{{u}}:{POS}:blocked")
     assert 0 < slots_ttl <= 3550
+    assert 0 < credited_ttl <= 550
     assert 0 < blocked_ttl <= 550
+
+
+async def test_a_credit_leaves_redis_with_its_slot(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    credited = f"{prefix}:{{u}}:{POS}:credited"
+    async with (
+        RedisRateLimiter(redis_url, 2, 0.2, prefix) as limiter,
+        RedisRateLimiter(redis_url, 2, 0.2, prefix) as other,
+    ):
+        await hold(limiter, 0.05, 0.05)
+        (first,) = await raw.zrange(credited, 0, -1)
+        await hold(limiter, 0.2, 0.05)  # keeps the key alive past the first's window
+        async with other.slot("u", POS):  # drops the first, a window after its answer
+            assert await raw.zrange(credited, 0, -1) != [first]
+            assert await raw.zcard(credited) == 1
 
 
 # ------------------------------------------------------------------ failures, secrets
@@ -677,9 +779,14 @@ async def test_a_waiter_whose_bound_runs_out_in_the_queue_says_how_long_it_waite
 async def test_a_head_whose_bound_runs_out_gives_up_once_redis_says_it_must(
     redis_url: str, prefix: str, raw: aioredis.Redis
 ) -> None:
-    async with RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter:
-        held = limiter.slot("u", POS)
-        await held.__aenter__()  # in flight: a slot is at least a window (0.45 s) away
+    async with (
+        RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter,
+        RedisRateLimiter(redis_url, 1, 0.4, prefix) as other,
+    ):
+        # In flight in another process: a slot is a window (0.45 s) after an answer
+        # that is not in yet, at the least.
+        held = other.slot("u", POS)
+        await held.__aenter__()
         with pytest.raises(WaitTimeoutError) as info:
             async with limiter.slot("u", POS, wait_timeout=0.7):
                 pytest.fail("granted with the slot in flight")
@@ -687,6 +794,25 @@ async def test_a_head_whose_bound_runs_out_gives_up_once_redis_says_it_must(
         assert info.value.waited == pytest.approx(0.45, abs=0.1)
         await held.__aexit__(None, None, None)
     assert await raw.exists(queue_key(prefix, "u"), seen_key(prefix, "u")) == 0
+
+
+async def test_a_slot_of_its_own_in_flight_may_free_early_and_wakes_the_head(
+    redis_url: str, prefix: str
+) -> None:
+    async with RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter:
+        held = limiter.slot("u", POS)
+        start = time.monotonic()
+        await held.__aenter__()
+        await asyncio.sleep(0.3)
+        # Its own request could yet be credited back to its grant: free 0.15 s from now,
+        # at the earliest, so a bound of 0.3 s is not hopeless.
+        waiter = asyncio.create_task(grant_times_bounded(limiter, 0.3))
+        await asyncio.sleep(0.05)
+        held.arrived(0.35)  # type: ignore[attr-defined]
+        await held.__aexit__(None, None, None)
+        # The credited release wakes the head, which would otherwise sleep a window.
+        granted = await waiter
+    assert granted - start == pytest.approx(0.45, abs=0.06)
 
 
 @pytest.mark.parametrize("wait_timeout", [0, -1.0, math.nan])
