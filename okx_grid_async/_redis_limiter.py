@@ -50,6 +50,12 @@ Limits of the guarantee, all conservative or bounded:
   answer.
 - Redis ``TIME`` is the server's wall clock: a backward step of that clock
   (not NTP's usual slewing) shortens windows by the step.
+- Slots live only in Redis. Each budget's *epoch* key (no TTL) names the
+  ``run_id`` of the server that has kept its state; granting finds a missing or
+  other epoch (a first use, FLUSHALL, a restart, a failover) and holds the budget
+  for one window, since grants still in OKX's window may be lost. A first use
+  therefore waits one window, once. Keys evicted for memory while the epoch
+  stays go unnoticed (run Redis with ``noeviction``, its default).
 
 Requires Redis 5 or later (scripts replicated by effects) and the ``redis``
 package: ``pip install 'okx-grid-async[redis]'``.
@@ -112,9 +118,10 @@ _US: Final = 1_000_000  # the scripts count in integer microseconds of the serve
 
 # KEYS: slots (sorted set: member -> answer time), blocked-until (string), queue (sorted
 # set: waiting head -> ticket), seen (sorted set: waiting head -> last poll), credited
-# (sorted set: member -> credited arrival).
+# (sorted set: member -> credited arrival), epoch (string, no TTL: the run_id of the
+# server that has kept this budget's state).
 # ARGV: max_rate, span_us, lease_us, slots_ttl_ms, member, stale_us, queue_ttl_ms, mine
-# (this limiter's member prefix, with its colon).
+# (this limiter's member prefix, with its colon), span_ms.
 # Returns {granted, wait_us, earliest_us}: if not granted, how long this head should
 # sleep before asking again (the time its rank in the queue needs), and how long
 # before any head at all could be granted (what no other waiter giving up can shorten).
@@ -132,6 +139,18 @@ local held = redis.call('ZSCORE', KEYS[1], member)
 if held and tonumber(held) > now then return {1, 0, 0} end
 local span = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
+-- A budget whose state this server has not kept all along (its first use, FLUSHALL,
+-- a restart, a failover to a replica) may have lost grants still in OKX's window:
+-- hold it for one window. Without the right to run INFO, a restart that keeps the
+-- keys goes unnoticed; a missing epoch does not.
+local info = redis.pcall('INFO', 'server')
+local run_id = type(info) == 'string' and string.match(info, 'run_id:(%x+)') or '?'
+if redis.call('GET', KEYS[6]) ~= run_id then
+  redis.call('SET', KEYS[6], run_id)
+  if tonumber(redis.call('GET', KEYS[2]) or 0) < now + span then
+    redis.call('SET', KEYS[2], string.format('%d', now + span), 'PX', ARGV[9])
+  end
+end
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[6]))) do
   redis.call('ZREM', KEYS[3], gone)
   redis.call('ZREM', KEYS[4], gone)
@@ -350,6 +369,7 @@ class _Budget:
             f"{base}:queue",
             f"{base}:seen",
             self.credited_key,
+            f"{base}:epoch",
         ]
         self.queue: deque[_Waiter] = deque()
         self.stats = LimiterStats()
@@ -370,7 +390,9 @@ class RedisRateLimiter:
     loop that first uses it; used from another loop or thread, every method but
     `stats()` raises RuntimeError. Redis keys are
     ``<key_prefix>:{<user_key>}:<endpoint>:slots``, ``...:credited``,
-    ``...:blocked``, ``...:queue`` and ``...:seen``; they expire once idle.
+    ``...:blocked``, ``...:queue`` and ``...:seen``, which expire once idle, and
+    ``...:epoch``, which does not: a budget that Redis lost (or never had) is held
+    for one window at its next use.
 
     Cancelling a task that waits for a slot takes no slot: the slot is only
     added when granted (and a grant the cancelled task never read is handed
@@ -733,6 +755,7 @@ class RedisRateLimiter:
             self._stale_us,
             self._stale_ms,
             f"{self._member_prefix}:",
+            self._span_ms,
         ]
         asked = False  # whether Redis may hold a queue entry or an unread grant of this call
         try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from okx_grid_async import (
@@ -44,8 +45,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def prefix() -> str:
+def new_prefix() -> str:
+    """A key prefix of this test's own, unknown to the server."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def prefix(redis_url: str, new_prefix: str) -> str:
+    """A key prefix of this test's own, whose budgets the server has kept all along.
+
+    Their epochs name the server's run_id, as in a deployment that has been running
+    for a while, so their first use is not held for a window (the tests of that hold
+    use ``new_prefix``). Users "u", "alice" and "bob"; positions and close-position.
+    """
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        run_id = client.info("server")["run_id"]
+        client.mset(
+            {
+                epoch_key(new_prefix, user, endpoint): run_id
+                for user in ("u", "alice", "bob")
+                for endpoint in (POS, CLOSE)
+            }
+        )
+    finally:
+        client.close()
+    return new_prefix
 
 
 @pytest.fixture
@@ -60,6 +85,11 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 def slots_key(prefix: str, user: str, endpoint: str = POS) -> str:
     return f"{prefix}:{{{user}}}:{endpoint}:slots"
+
+
+def epoch_key(prefix: str, user: str = "u", endpoint: str = POS) -> str:
+    """The run_id of the server that has kept the budget's state (no TTL)."""
+    return f"{prefix}:{{{user}}}:{endpoint}:epoch"
 
 
 def queue_key(prefix: str, user: str, endpoint: str = POS) -> str:
@@ -375,6 +405,79 @@ async def test_a_credit_leaves_redis_with_its_slot(
         async with other.slot("u", POS):  # drops the first, a window after its answer
             assert await raw.zrange(credited, 0, -1) != [first]
             assert await raw.zcard(credited) == 1
+
+
+# ------------------------------------------------------------------ lost state
+
+
+@pytest.mark.parametrize("loss", ["FLUSHALL", "restart"])
+async def test_a_lost_state_holds_the_budget_for_a_window(loss: str) -> None:
+    """Two bursts of 10 (10 per 0.5 s), the state lost between them: by FLUSHALL, or by
+    a restart of a Redis that keeps nothing (same port, new run_id). The second burst
+    comes from another process, which had never used the budget."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    with RedisServer(executable) as server:
+        async with (
+            RedisRateLimiter(server.url, 10, 0.5, "lost") as first,
+            RedisRateLimiter(server.url, 10, 0.5, "lost") as second,
+        ):
+            before = await grant_times(first, 10)
+            if loss == "FLUSHALL":
+                raw_client = aioredis.from_url(server.url)
+                await raw_client.flushall()
+                await raw_client.aclose()
+            else:
+                await asyncio.to_thread(server.restart)
+            lost = time.monotonic()
+            after = await grant_times(second, 10)
+    assert max_in_window(before + after, 0.5) <= 10
+    assert min(after) - lost >= 0.55 - 0.01  # held one window from the loss at least
+    assert min(after) - lost < 0.75
+
+
+async def test_a_server_that_did_not_keep_the_budget_all_along_holds_it_once(
+    redis_url: str, new_prefix: str, raw: aioredis.Redis
+) -> None:
+    """A first use, then a budget whose epoch names another server: as after a restart
+    that brought old keys back from disk, or a failover to a replica."""
+    async with RedisRateLimiter(redis_url, 10, 0.5, new_prefix) as limiter:
+        start = time.monotonic()
+        first_use = await grant_times(limiter, 10)
+        assert await raw.get(epoch_key(new_prefix)) == (await raw.info("server"))["run_id"]
+        assert await raw.ttl(epoch_key(new_prefix)) == -1  # it never expires
+        await asyncio.sleep(0.6)  # the first burst's window is over: 10 slots free
+        await raw.set(epoch_key(new_prefix), "0" * 40)
+        restored = time.monotonic()
+        after = await grant_times(limiter, 10)
+        await asyncio.sleep(0.6)
+        known = time.monotonic()
+        (last,) = await grant_times(limiter, 1)  # known to this server now: not held
+    assert min(first_use) - start == pytest.approx(0.55, abs=0.05)
+    assert min(after) - restored == pytest.approx(0.55, abs=0.05)
+    assert last - known < 0.05
+
+
+async def test_without_the_right_to_run_info_only_a_missing_epoch_holds(
+    redis_url: str, new_prefix: str, raw: aioredis.Redis
+) -> None:
+    user = f"limited-{new_prefix}"
+    await raw.acl_setuser(
+        user, enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-info"]
+    )
+    try:
+        url = redis_url.replace("redis://", f"redis://{user}:secret@")
+        async with RedisRateLimiter(url, 10, 0.5, new_prefix) as limiter:
+            start = time.monotonic()
+            first_use = await grant_times(limiter, 1)
+            again = time.monotonic()
+            later = await grant_times(limiter, 1)
+        assert await raw.get(epoch_key(new_prefix)) == "?"
+    finally:
+        await raw.acl_deluser(user)
+    assert min(first_use) - start == pytest.approx(0.55, abs=0.05)
+    assert min(later) - again < 0.05
 
 
 # ------------------------------------------------------------------ failures, secrets
