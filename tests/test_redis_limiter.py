@@ -34,6 +34,7 @@ from okx_grid_async import (
 )
 from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
+from okx_grid_async.simulator._proxy import LatencyProxy
 from tests.redis_server import RedisServer
 from tests.redis_worker import Config, LateClock, Outcome, SlotsConfig
 
@@ -632,7 +633,9 @@ def test_the_package_imports_without_redis() -> None:
 # ------------------------------------------------------------------ three OS processes
 
 
-async def run_workers(configs: Sequence[Config | SlotsConfig]) -> list[Outcome]:
+async def run_workers(
+    configs: Sequence[Config | SlotsConfig], timeout: float = 30
+) -> list[Outcome]:
     """Run one tests/redis_worker.py process per configuration, all set up before any starts."""
     env = {
         **os.environ,
@@ -652,7 +655,7 @@ async def run_workers(configs: Sequence[Config | SlotsConfig]) -> list[Outcome]:
         for _ in configs
     ]
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(timeout):
             for worker, config in zip(workers, configs, strict=True):
                 assert worker.stdin is not None
                 worker.stdin.write(msgspec.json.encode(config) + b"\n")
@@ -708,6 +711,44 @@ async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
     assert len(arrivals) == 3 * calls
     assert [a.code for a in arrivals] == ["0"] * (3 * calls)  # no 50011
     assert max_in_window([a.t for a in arrivals], period) == max_rate
+
+
+async def test_two_hosts_of_one_user_300_ms_and_0_ms_from_okx_share_a_budget(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    """Issue 12: two processes of one user share Redis, one behind a proxy that adds
+    150 ms each way (a 300 ms round trip), one direct; 60 polls each, all at once,
+    against OKX's strict 20 per 2 s. The far one's credit (its 300 ms) must not serve
+    the near one, whose requests would land inside the far one's windows: with
+    credits shared, the near one met 5 to 10 x 50011 and up to 24 arrivals in 2 s."""
+    async with GridSimulator(host="127.0.0.1", port=0) as sim:
+        account = sim.add_account()
+        grid = sim.add_grid(account.user_id)
+        # A budget the server has kept all along: no first-use hold.
+        await raw.set(epoch_key(prefix, account.user_id), (await raw.info("server"))["run_id"])
+        port = int(sim.url.rsplit(":", 1)[1])
+        async with LatencyProxy("127.0.0.1", port, up=0.15, down=0.15) as proxy:
+            far = Config(
+                sim_url=f"http://127.0.0.1:{proxy.port}",
+                redis_url=redis_url,
+                key_prefix=prefix,
+                api_key=account.api_key,
+                secret_key=account.secret_key,
+                passphrase=account.passphrase,
+                user_id=account.user_id,
+                algo_id=grid.algo_id,
+                calls=60,
+                max_rate=20,
+                time_period=2.0,
+            )
+            near = msgspec.structs.replace(far, sim_url=sim.url)
+            outcomes = await run_workers([far, near], timeout=60)
+        arrivals = sim.arrivals(user_id=account.user_id, path=POS)
+
+    assert [(o.ok, o.errors, o.rejections) for o in outcomes] == [(60, [], 0)] * 2
+    assert len(arrivals) == 120
+    assert [a.code for a in arrivals].count("50011") == 0
+    assert max_in_window([a.t for a in arrivals], 2.0) <= 20
 
 
 def test_a_second_event_loop_is_refused_with_a_clear_error(redis_url: str) -> None:
