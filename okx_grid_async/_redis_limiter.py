@@ -38,9 +38,9 @@ in that queue is below the number of slots free for it (those its own credit
 freed count for it alone; it takes one of them first). A granted head leaves the
 queue and the next waiter of its process queues behind the others, so processes
 take turns. A credited release wakes its process's head, whose slot it may have
-freed early. Every poll refreshes a head's "last seen"; a head not seen for two windows
-plus a second (a live one polls at least once a window) is taken for a crashed
-process and dropped, so it holds the others up for that long at most.
+freed early. Every poll refreshes a head's "last seen"; a head not seen for two
+windows plus a second (a live one polls at least once a window) is taken for a
+crashed process and dropped, so it holds the others up for that long at most.
 
 Limits of the guarantee, all conservative or bounded:
 
@@ -124,7 +124,8 @@ _US: Final = 1_000_000  # the scripts count in integer microseconds of the serve
 # (this limiter's member prefix, with its colon), span_ms.
 # Returns {granted, wait_us, earliest_us}: if not granted, how long this head should
 # sleep before asking again (the time its rank in the queue needs), and how long
-# before any head at all could be granted (what no other waiter giving up can shorten).
+# before it could be granted at the earliest, were it first in the queue (what no
+# other waiter giving up can shorten).
 # Idempotent for one member: a retried call that already granted it grants it again,
 # and a retried registration keeps its ticket.
 #
@@ -159,14 +160,15 @@ for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - span)) 
   redis.call('ZREM', KEYS[1], gone)
   redis.call('ZREM', KEYS[5], gone)
 end
--- This limiter's view: the members free for it (its own, freed by their credit), and
--- when each other one frees: to sleep until ("sleeps", an answer not in yet frees a
--- span after now at the earliest) and at the earliest ("lows": one of its own in
--- flight may be credited back to its grant).
+-- This limiter's view, O(max_rate): the members free for it (its own, freed by their
+-- credit), and when each other one frees: to sleep until ("sleeps": an answer not in
+-- yet frees a span after now at the earliest; a credited release of its own wakes the
+-- head) and at the earliest ("lows": one of its own in flight may yet be credited
+-- back to its grant).
 local mine = ARGV[8]
 local credited = {}
-local pairs_ = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-for i = 1, #pairs_, 2 do credited[pairs_[i]] = tonumber(pairs_[i + 1]) end
+local entries = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do credited[entries[i]] = tonumber(entries[i + 1]) end
 local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local free = tonumber(ARGV[1]) - #live / 2
 local spare, spare_at

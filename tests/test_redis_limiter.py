@@ -392,6 +392,22 @@ async def test_idle_budgets_expire(redis_url: str, prefix: str, raw: aioredis.Re
     assert 0 < blocked_ttl <= 550
 
 
+async def test_every_key_of_a_budget_is_in_its_users_hash_slot(
+    redis_url: str, new_prefix: str, raw: aioredis.Redis
+) -> None:
+    """Redis Cluster runs a script only on keys of one slot: the user's hash tag."""
+    async with RedisRateLimiter(redis_url, 1, 0.3, new_prefix) as limiter:
+        await hold(limiter, 0.01, 0.01)  # a first use: held a window, then credited
+        waiter = asyncio.create_task(grant_times(limiter, 1))
+        await asyncio.sleep(0.05)  # queued, in :queue and :seen
+        await limiter.penalize("u", POS)  # :blocked
+        keys = {str(key) for key in await raw.keys(f"{new_prefix}:*")}
+        await waiter
+    base = f"{new_prefix}:{{u}}:{POS}"
+    names = ("slots", "credited", "blocked", "queue", "seen", "epoch")
+    assert keys == {f"{base}:{name}" for name in names}
+
+
 async def test_a_credit_leaves_redis_with_its_slot(
     redis_url: str, prefix: str, raw: aioredis.Redis
 ) -> None:
