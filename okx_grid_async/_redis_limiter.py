@@ -2,33 +2,45 @@
 
 The model is `LocalRateLimiter`'s, kept in Redis and timed
 by the Redis server's clock. Each (user, endpoint) budget is a sorted set of
-slots, one member per recent request, scored by the latest time that request can
-have reached OKX:
+slots, one member per recent request, scored by its *answer time*: the latest
+time that request can have reached OKX, as any process can tell:
 
 - granting (one Lua script): drop members scored at or before
   ``now - (time_period + safety_margin)``; if fewer than ``max_rate`` remain, add
   a new member scored ``now + lease`` ("in flight": the request may still arrive
   until its answer is back); otherwise answer how long to wait;
 - releasing, when the answer or the failure is back (one script): re-score the
-  member to ``now``;
+  member to ``now`` (or later, for a request abandoned in flight that may still
+  arrive), and note its *credited* time, ``now`` less the credit its round trip
+  earned (`_Slot.arrived`), in a second sorted set;
 - penalizing after a 50011 (one script): a "blocked until ``now + time_period +
   safety_margin``" key that granting honours.
 
+A credit counts only for the limiter that earned it (members are named after
+their limiter): granting counts that limiter's own members from their credited
+times, and every other limiter's from their answer times. The credit is the
+shortest recent round trip on this host's path to OKX; another host's path may
+be far shorter, so its requests could land inside the window of a request
+credited with this host's round trip.
+
 ``now`` is always ``redis.call('TIME')`` inside the script, so the hosts' clocks
 never matter and each decision is atomic. A new request starts after its grant,
-and every member dropped at that grant had arrived more than a window earlier,
-so no window of ``time_period`` ever holds more than ``max_rate`` arrivals at
-OKX, whichever process sent them.
+and every member it replaces had arrived more than a window earlier (by its
+answer time, or by its credited time for the process that sent both), so no
+window of ``time_period`` ever holds more than ``max_rate`` arrivals at OKX,
+whichever process sent them.
 
 Waiters are served first come, first served. Within a process, a budget's waiters
 queue in a FIFO and only its head asks Redis. Across processes, the heads queue in
 Redis: a head that cannot be granted at once takes a ticket (one more than the
 last) in the budget's queue, and the acquire script grants only a head whose rank
-in that queue is below the number of free slots. A granted head leaves the queue
-and the next waiter of its process queues behind the others, so processes take
-turns. Every poll refreshes a head's "last seen"; a head not seen for two windows
-plus a second (a live one polls at least once a window) is taken for a crashed
-process and dropped, so it holds the others up for that long at most.
+in that queue is below the number of slots free for it (those its own credit
+freed count for it alone; it takes one of them first). A granted head leaves the
+queue and the next waiter of its process queues behind the others, so processes
+take turns. A credited release wakes its process's head, whose slot it may have
+freed early. Every poll refreshes a head's "last seen"; a head not seen for two
+windows plus a second (a live one polls at least once a window) is taken for a
+crashed process and dropped, so it holds the others up for that long at most.
 
 Limits of the guarantee, all conservative or bounded:
 
@@ -38,6 +50,12 @@ Limits of the guarantee, all conservative or bounded:
   answer.
 - Redis ``TIME`` is the server's wall clock: a backward step of that clock
   (not NTP's usual slewing) shortens windows by the step.
+- Slots live only in Redis. Each budget's *epoch* key (no TTL) names the
+  ``run_id`` of the server that has kept its state; granting finds a missing or
+  other epoch (a first use, FLUSHALL, a restart, a failover) and holds the budget
+  for one window, since grants still in OKX's window may be lost. A first use
+  therefore waits one window, once. Keys evicted for memory while the epoch
+  stays go unnoticed (run Redis with ``noeviction``, its default).
 
 Requires Redis 5 or later (scripts replicated by effects) and the ``redis``
 package: ``pip install 'okx-grid-async[redis]'``.
@@ -98,14 +116,22 @@ _REDACTED: Final = "***"
 _CLOSED: Final = "this RedisRateLimiter is closed; create a new one"
 _US: Final = 1_000_000  # the scripts count in integer microseconds of the server's clock
 
-# KEYS: slots (sorted set), blocked-until (string), queue (sorted set: waiting head ->
-# ticket), seen (sorted set: waiting head -> last poll).
-# ARGV: max_rate, span_us, lease_us, slots_ttl_ms, member, stale_us, queue_ttl_ms.
+# KEYS: slots (sorted set: member -> answer time), blocked-until (string), queue (sorted
+# set: waiting head -> ticket), seen (sorted set: waiting head -> last poll), credited
+# (sorted set: member -> credited arrival), epoch (string, no TTL: the run_id of the
+# server that has kept this budget's state).
+# ARGV: max_rate, span_us, lease_us, slots_ttl_ms, member, stale_us, queue_ttl_ms, mine
+# (this limiter's member prefix, with its colon), span_ms.
 # Returns {granted, wait_us, earliest_us}: if not granted, how long this head should
 # sleep before asking again (the time its rank in the queue needs), and how long
-# before any head at all could be granted (what no other waiter giving up can shorten).
+# before it could be granted at the earliest, were it first in the queue (what no
+# other waiter giving up can shorten).
 # Idempotent for one member: a retried call that already granted it grants it again,
 # and a retried registration keeps its ticket.
+#
+# Every live member counts against the budget until a span after its answer time,
+# except, for the limiter that earned it, until a span after its credited arrival:
+# another host's round trip says nothing of this host's path to OKX.
 _ACQUIRE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -113,18 +139,73 @@ local member = ARGV[5]
 local held = redis.call('ZSCORE', KEYS[1], member)
 if held and tonumber(held) > now then return {1, 0, 0} end
 local span = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+-- A budget whose state this server has not kept all along (its first use, FLUSHALL,
+-- a restart, a failover to a replica) may have lost grants still in OKX's window:
+-- hold it for one window. Without the right to run INFO, a restart that keeps the
+-- keys goes unnoticed; a missing epoch does not.
+local info = redis.pcall('INFO', 'server')
+local run_id = type(info) == 'string' and string.match(info, 'run_id:(%x+)') or '?'
+if redis.call('GET', KEYS[6]) ~= run_id then
+  redis.call('SET', KEYS[6], run_id)
+  if tonumber(redis.call('GET', KEYS[2]) or 0) < now + span then
+    redis.call('SET', KEYS[2], string.format('%d', now + span), 'PX', ARGV[9])
+  end
+end
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[6]))) do
   redis.call('ZREM', KEYS[3], gone)
   redis.call('ZREM', KEYS[4], gone)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
-local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - span)) do
+  redis.call('ZREM', KEYS[1], gone)
+  redis.call('ZREM', KEYS[5], gone)
+end
+-- This limiter's view, O(max_rate): the members free for it (its own, freed by their
+-- credit), and when each other one frees: to sleep until ("sleeps": an answer not in
+-- yet frees a span after now at the earliest; a credited release of its own wakes the
+-- head) and at the earliest ("lows": one of its own in flight may yet be credited
+-- back to its grant).
+local mine = ARGV[8]
+local credited = {}
+local entries = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do credited[entries[i]] = tonumber(entries[i + 1]) end
+local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local free = tonumber(ARGV[1]) - #live / 2
+local spare, spare_at
+local sleeps, lows = {}, {}
+for i = 1, #live, 2 do
+  local m, score = live[i], tonumber(live[i + 1])
+  local own = string.sub(m, 1, #mine) == mine
+  if score > now then
+    sleeps[#sleeps + 1] = now + span
+    if own then
+      lows[#lows + 1] = math.max(score - lease + span, now)
+    else
+      lows[#lows + 1] = now + span
+    end
+  else
+    if own and credited[m] and credited[m] < score then score = credited[m] end
+    if score <= now - span then
+      free = free + 1
+      if not spare or score < spare_at then spare, spare_at = m, score end
+    else
+      sleeps[#sleeps + 1] = score + span
+      lows[#lows + 1] = score + span
+    end
+  end
+end
 local blocked = tonumber(redis.call('GET', KEYS[2]) or 0) - now
 local rank = redis.call('ZRANK', KEYS[3], member)
 local queued = rank
 if not queued then rank = redis.call('ZCARD', KEYS[3]) end
 if blocked <= 0 and rank < free then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), member)
+  -- A slot freed by its credit is this limiter's to take, and taking it leaves a slot
+  -- free for every process untouched.
+  if spare then
+    redis.call('ZREM', KEYS[1], spare)
+    redis.call('ZREM', KEYS[5], spare)
+  end
+  redis.call('ZADD', KEYS[1], now + lease, member)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   if queued then
     redis.call('ZREM', KEYS[3], member)
@@ -142,24 +223,37 @@ redis.call('ZADD', KEYS[4], now, member)
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
 redis.call('PEXPIRE', KEYS[4], ARGV[7])
 -- How long until the head of rank r can have a slot: until the (r - free + 1)-th
--- oldest slot is a span old. A slot in flight, or one not granted yet (taken by a
--- head ahead), frees a whole span after an answer that is not in yet.
-local function until_rank(r)
+-- slot to free does. One not granted yet (taken by a head ahead) frees a whole span
+-- after an answer that is not in yet.
+table.sort(sleeps)
+table.sort(lows)
+local function until_rank(r, times)
   if r < free then return 0 end
-  local score = redis.call('ZRANGE', KEYS[1], r - free, r - free, 'WITHSCORES')[2]
-  if not score or tonumber(score) > now then return span end
-  return tonumber(score) + span - now
+  local at = times[r - free + 1]
+  if not at then return span end
+  return at - now
 end
-return {0, math.max(until_rank(rank), blocked, 1), math.max(until_rank(0), blocked, 1)}
+return {0, math.max(until_rank(rank, sleeps), blocked, 1),
+        math.max(until_rank(0, lows), blocked, 1)}
 """
 
-# KEYS: slots.  ARGV: member, span_ms.  Plain ZADD, not XX: a request whose lease
-# ran out (and whose member was dropped) still arrived before its answer.
+# KEYS: slots, credited.  ARGV: member, span_us, ago_us (see _Slot.arrived).  For every
+# process the request counts from its answer (now), or from when it may still arrive
+# (now - ago, ago < 0); for the limiter that earned it, from its credited arrival
+# (now - ago, ago > 0). Plain ZADD, not XX: a request whose lease ran out (and whose
+# member was dropped) still arrived before its answer.
 _RELEASE: Final = """
 local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ago = tonumber(ARGV[3])
+local answer = now
+if ago < 0 then answer = now - ago end
+redis.call('ZADD', KEYS[1], answer, ARGV[1])
+local keep = math.ceil((answer - now + tonumber(ARGV[2])) / 1000)
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+if ago > 0 then
+  redis.call('ZADD', KEYS[2], now - ago, ARGV[1])
+  if redis.call('PTTL', KEYS[2]) < keep then redis.call('PEXPIRE', KEYS[2], keep) end
 end
 return 1
 """
@@ -234,12 +328,13 @@ class _Waiter:
     that call decides its fate.
     """
 
-    __slots__ = ("deadline", "error", "in_call", "wake")
+    __slots__ = ("again", "deadline", "error", "in_call", "wake")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.error: RateLimiterUnavailableError | None = None
         self.in_call = False
+        self.again = False  # a slot of this process may have freed during its own call
         self.wake: asyncio.Future[None] | None = None
 
     def rouse(self) -> None:
@@ -247,17 +342,37 @@ class _Waiter:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
+    def poke(self) -> None:
+        """A release of this process was credited: ask Redis again, without sleeping."""
+        if self.wake is None:
+            self.again = True  # its call's answer may predate the release
+        self.rouse()
+
+
+def _poke_head(queue: deque[_Waiter]) -> None:
+    if queue:
+        queue[0].poke()
+
 
 class _Budget:
     """This process's side of one (user, endpoint) budget: its keys, FIFO of waiters and figures."""
 
-    __slots__ = ("blocked_key", "keys", "queue", "slots_key", "stats")
+    __slots__ = ("blocked_key", "credited_key", "keys", "queue", "slots_key", "stats")
 
     def __init__(self, base: str) -> None:
         self.slots_key = f"{base}:slots"
         self.blocked_key = f"{base}:blocked"
-        # The acquire script's KEYS, in its order; the leave script takes slots, queue, seen.
-        self.keys = [self.slots_key, self.blocked_key, f"{base}:queue", f"{base}:seen"]
+        self.credited_key = f"{base}:credited"
+        # The acquire script's KEYS, in its order; the leave script takes slots, queue,
+        # seen; the release script slots and credited.
+        self.keys = [
+            self.slots_key,
+            self.blocked_key,
+            f"{base}:queue",
+            f"{base}:seen",
+            self.credited_key,
+            f"{base}:epoch",
+        ]
         self.queue: deque[_Waiter] = deque()
         self.stats = LimiterStats()
 
@@ -276,8 +391,10 @@ class RedisRateLimiter:
     that Redis answers), or call `aclose()` when done. It is bound to the event
     loop that first uses it; used from another loop or thread, every method but
     `stats()` raises RuntimeError. Redis keys are
-    ``<key_prefix>:{<user_key>}:<endpoint>:slots``, ``...:blocked``, ``...:queue``
-    and ``...:seen``; they expire once idle.
+    ``<key_prefix>:{<user_key>}:<endpoint>:slots``, ``...:credited``,
+    ``...:blocked``, ``...:queue`` and ``...:seen``, which expire once idle, and
+    ``...:epoch``, which does not: a budget that Redis lost (or never had) is held
+    for one window at its next use.
 
     Cancelling a task that waits for a slot takes no slot: the slot is only
     added when granted (and a grant the cancelled task never read is handed
@@ -639,6 +756,8 @@ class RedisRateLimiter:
             member,
             self._stale_us,
             self._stale_ms,
+            f"{self._member_prefix}:",
+            self._span_ms,
         ]
         asked = False  # whether Redis may hold a queue entry or an unread grant of this call
         try:
@@ -693,6 +812,9 @@ class RedisRateLimiter:
         Raises what ended the wait, before or after sleeping: see `_check_waiter`.
         """
         self._check_waiter(waiter)
+        if waiter.again:
+            waiter.again = False
+            return
         loop = asyncio.get_running_loop()
         wake = waiter.wake = loop.create_future()
         try:
@@ -727,10 +849,10 @@ class RedisRateLimiter:
                     waiter.error = error
                     waiter.rouse()
 
-    async def _release(self, budget: _Budget, member: str) -> None:
-        """Re-score the slot to the server's now, in a task that cancelling the caller
-        does not stop. Raises only RuntimeError (another loop) or the caller's own
-        cancellation; a failure to reach Redis is logged."""
+    async def _release(self, budget: _Budget, member: str, ago: float) -> None:
+        """Re-score the slot to its answer (see `_Slot.arrived` for ``ago``), in a task
+        that cancelling the caller does not stop. Raises only RuntimeError (another
+        loop) or the caller's own cancellation; a failure to reach Redis is logged."""
         self._bound_loop()
         if self._disconnected:
             logger.warning(
@@ -743,12 +865,15 @@ class RedisRateLimiter:
         task = self._spawn(
             self._send(
                 self._release_script,
-                [budget.slots_key],
-                [member, self._span_ms],
+                [budget.slots_key, budget.credited_key],
+                [member, self._span_us, round(ago * _US)],
                 "release",
                 f"the slot is held until its lease ({self.lease:.0f} s) expires",
             )
         )
+        if ago > 0:
+            # Credited, the slot may free for this process before its head's next poll.
+            task.add_done_callback(lambda _: _poke_head(budget.queue))
         await asyncio.shield(task)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -817,7 +942,16 @@ class RedisRateLimiter:
 class _Slot:
     """One request's hold on a slot of a budget (see `RedisRateLimiter.slot`)."""
 
-    __slots__ = ("_budget", "_endpoint", "_limiter", "_member", "_user_key", "_wait_timeout")
+    __slots__ = (
+        "_ago",
+        "_budget",
+        "_endpoint",
+        "_granted_at",
+        "_limiter",
+        "_member",
+        "_user_key",
+        "_wait_timeout",
+    )
 
     def __init__(
         self, limiter: RedisRateLimiter, user_key: str, endpoint: str, wait_timeout: float | None
@@ -828,6 +962,24 @@ class _Slot:
         self._wait_timeout = wait_timeout
         self._budget: _Budget | None = None
         self._member = ""
+        self._granted_at = 0.0
+        self._ago = 0.0
+
+    def arrived(self, ago: float) -> None:
+        """The request reached OKX at the latest ``ago`` seconds before the release.
+
+        ``ago`` < 0: it may still arrive until ``-ago`` seconds after the release.
+        Every process counts the request from its answer (the release, or ``-ago``
+        after it); only this limiter counts it from ``ago`` before the release.
+        Capped at the time since the grant (nothing arrives before it is sent) and
+        at the lease the other way; anything else (NaN) counts from the release.
+        """
+        if ago > 0:
+            self._ago = min(ago, self._limiter._clock.monotonic() - self._granted_at)
+        elif ago < 0:
+            self._ago = max(ago, -self._limiter.lease)
+        else:
+            self._ago = 0.0
 
     async def __aenter__(self) -> None:
         limiter = self._limiter
@@ -835,7 +987,8 @@ class _Slot:
         member = limiter._new_member()
         await limiter._acquire(budget, self._endpoint, member, self._wait_timeout)
         self._budget, self._member = budget, member
+        self._granted_at = limiter._clock.monotonic()
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._budget is not None, "exited a slot that was never entered"
-        await self._limiter._release(self._budget, self._member)
+        await self._limiter._release(self._budget, self._member, self._ago)

@@ -97,6 +97,23 @@ class RedisServer:
         self._terminate()
         return False
 
+    def restart(self) -> None:
+        """Stop the server and start a new one on the same port, with nothing kept.
+
+        As a Redis without persistence comes back from a crash or a restart: every
+        key is gone and its ``run_id`` is new; clients reconnect to the same address.
+
+        Raises:
+            RuntimeError: if the new server does not answer PING within 10 s.
+        """
+        assert self._dir is not None, "restart() a server that was never started"
+        self._terminate()
+        for _ in range(50):  # the old socket may linger a moment
+            if self._launch(Path(self._dir.name)):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not restart; its log ends with:\n{self._log()}")
+
     def _log(self) -> str:
         if self._dir is None:
             return ""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from okx_grid_async import (
@@ -32,6 +33,7 @@ from okx_grid_async import (
 )
 from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
+from okx_grid_async.simulator._proxy import LatencyProxy
 from okx_grid_async.testing import FakeClock
 from tests.redis_server import RedisServer
 from tests.redis_worker import Config, LateClock, Outcome, SlotsConfig
@@ -44,8 +46,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def prefix() -> str:
+def new_prefix() -> str:
+    """A key prefix of this test's own, unknown to the server."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def prefix(redis_url: str, new_prefix: str) -> str:
+    """A key prefix of this test's own, whose budgets the server has kept all along.
+
+    Their epochs name the server's run_id, as in a deployment that has been running
+    for a while, so their first use is not held for a window (the tests of that hold
+    use ``new_prefix``). Users "u", "alice" and "bob"; positions and close-position.
+    """
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        run_id = client.info("server")["run_id"]
+        client.mset(
+            {
+                epoch_key(new_prefix, user, endpoint): run_id
+                for user in ("u", "alice", "bob")
+                for endpoint in (POS, CLOSE)
+            }
+        )
+    finally:
+        client.close()
+    return new_prefix
 
 
 @pytest.fixture
@@ -60,6 +86,11 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 def slots_key(prefix: str, user: str, endpoint: str = POS) -> str:
     return f"{prefix}:{{{user}}}:{endpoint}:slots"
+
+
+def epoch_key(prefix: str, user: str = "u", endpoint: str = POS) -> str:
+    """The run_id of the server that has kept the budget's state (no TTL)."""
+    return f"{prefix}:{{{user}}}:{endpoint}:epoch"
 
 
 def queue_key(prefix: str, user: str, endpoint: str = POS) -> str:
@@ -98,6 +129,20 @@ async def grant_times(limiter: RedisRateLimiter, n: int, user: str = "u") -> lis
 
     await asyncio.gather(*(one() for _ in range(n)))
     return granted
+
+
+async def grant_times_bounded(limiter: RedisRateLimiter, wait_timeout: float) -> float:
+    """Acquire one slot with a ``wait_timeout``; the monotonic time it was granted."""
+    async with limiter.slot("u", POS, wait_timeout=wait_timeout):
+        return time.monotonic()
+
+
+async def hold(limiter: RedisRateLimiter, seconds: float, ago: float, user: str = "u") -> None:
+    """Take a slot, hold it ``seconds`` (the round trip), release it with ``arrived(ago)``."""
+    slot = limiter.slot(user, POS)
+    async with slot:
+        await asyncio.sleep(seconds)
+        slot.arrived(ago)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ the window bound
@@ -201,6 +246,77 @@ async def test_local_waiters_are_served_first_come_first_served(
     assert order == list(range(6))
 
 
+# ------------------------------------------------------------------ credit: only for its process
+
+
+async def test_a_credit_counts_for_its_own_process_and_the_answer_for_the_others(
+    redis_url: str, prefix: str
+) -> None:
+    """Round trips of 0.2 s credited in full: the process that measured them may reuse
+    its slots a window after they were sent; another counts them from their answers."""
+    async with (
+        RedisRateLimiter(redis_url, 2, 0.5, prefix) as near,
+        RedisRateLimiter(redis_url, 2, 0.5, prefix) as far,
+    ):
+        start = time.monotonic()
+        await asyncio.gather(hold(far, 0.2, 0.2), hold(far, 0.2, 0.2))
+        answered = time.monotonic()
+        # near queues first; far's own credit is no use to it, so far is not held up.
+        other = asyncio.create_task(grant_times(near, 1))
+        await asyncio.sleep(0.01)
+        (own,) = await grant_times(far, 1)
+        (others,) = await other
+    assert own - start == pytest.approx(0.55, abs=0.05)  # credited back to the grant
+    assert others - answered >= 0.55 - 0.01  # a window after the answer, on Redis's clock
+    assert others - answered < 0.65
+
+
+async def test_a_process_far_from_okx_sustains_more_than_without_its_credit(
+    redis_url: str, prefix: str
+) -> None:
+    """10 per 0.5 s (0.55 s with the margin), each request 0.2 s there and back."""
+    async with RedisRateLimiter(redis_url, 10, 0.5, prefix) as limiter:
+        granted: list[float] = []
+
+        async def one() -> None:
+            slot = limiter.slot("u", POS)
+            async with slot:
+                granted.append(time.monotonic())
+                await asyncio.sleep(0.2)
+                slot.arrived(0.2)  # type: ignore[attr-defined]
+
+        await asyncio.gather(*(one() for _ in range(40)))
+    rate = (len(granted) - 10) / (granted[-1] - granted[0])
+    # 10 / 0.55 s = 18.2 per s with the credit; 10 / 0.75 s = 13.3 without.
+    assert rate > 0.95 * 10 / 0.55, rate
+    assert max_in_window(granted, 0.5) <= 10
+
+
+async def test_an_abandoned_request_holds_its_slot_for_every_process(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    """arrived(-0.3): it may still reach OKX until 0.3 s after the release."""
+    async with (
+        RedisRateLimiter(redis_url, 1, 0.3, prefix) as mine,
+        RedisRateLimiter(redis_url, 1, 0.3, prefix) as other,
+    ):
+        await hold(mine, 0.0, -0.3)
+        released = time.monotonic()
+        assert await raw.pttl(slots_key(prefix, "u")) > 600  # kept past 0.3 s + a window
+        (first,) = await grant_times(other, 1)
+        (second,) = await grant_times(mine, 1)
+    assert first - released == pytest.approx(0.65, abs=0.06)
+    assert second - first == pytest.approx(0.35, abs=0.06)
+
+
+async def test_a_credit_never_reaches_back_before_the_grant(redis_url: str, prefix: str) -> None:
+    async with RedisRateLimiter(redis_url, 1, 0.5, prefix) as limiter:
+        start = time.monotonic()
+        await hold(limiter, 0.05, 10.0)  # 10 s claimed for a request held 0.05 s
+        (granted,) = await grant_times(limiter, 1)
+    assert granted - start == pytest.approx(0.55, abs=0.05)
+
+
 # ------------------------------------------------------------------ penalize, cancellation
 
 
@@ -266,13 +382,119 @@ async def test_a_request_cancelled_in_flight_still_releases_its_slot(
 
 async def test_idle_budgets_expire(redis_url: str, prefix: str, raw: aioredis.Redis) -> None:
     async with RedisRateLimiter(redis_url, 5, 0.5, prefix, lease=3.0) as limiter:
-        async with limiter.slot("u", POS):
-            pass
+        await hold(limiter, 0.01, 0.01)
         await limiter.penalize("u", POS)
     slots_ttl = await raw.pttl(slots_key(prefix, "u"))
+    credited_ttl = await raw.pttl(f"{prefix}:{{u}}:{POS}:credited")
     blocked_ttl = await raw.pttl(f"{prefix}:{{u}}:{POS}:blocked")
     assert 0 < slots_ttl <= 3550
+    assert 0 < credited_ttl <= 550
     assert 0 < blocked_ttl <= 550
+
+
+async def test_every_key_of_a_budget_is_in_its_users_hash_slot(
+    redis_url: str, new_prefix: str, raw: aioredis.Redis
+) -> None:
+    """Redis Cluster runs a script only on keys of one slot: the user's hash tag."""
+    async with RedisRateLimiter(redis_url, 1, 0.3, new_prefix) as limiter:
+        await hold(limiter, 0.01, 0.01)  # a first use: held a window, then credited
+        waiter = asyncio.create_task(grant_times(limiter, 1))
+        await asyncio.sleep(0.05)  # queued, in :queue and :seen
+        await limiter.penalize("u", POS)  # :blocked
+        keys = {str(key) for key in await raw.keys(f"{new_prefix}:*")}
+        await waiter
+    base = f"{new_prefix}:{{u}}:{POS}"
+    names = ("slots", "credited", "blocked", "queue", "seen", "epoch")
+    assert keys == {f"{base}:{name}" for name in names}
+
+
+async def test_a_credit_leaves_redis_with_its_slot(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    credited = f"{prefix}:{{u}}:{POS}:credited"
+    async with (
+        RedisRateLimiter(redis_url, 2, 0.2, prefix) as limiter,
+        RedisRateLimiter(redis_url, 2, 0.2, prefix) as other,
+    ):
+        await hold(limiter, 0.05, 0.05)
+        (first,) = await raw.zrange(credited, 0, -1)
+        await hold(limiter, 0.2, 0.05)  # keeps the key alive past the first's window
+        async with other.slot("u", POS):  # drops the first, a window after its answer
+            assert await raw.zrange(credited, 0, -1) != [first]
+            assert await raw.zcard(credited) == 1
+
+
+# ------------------------------------------------------------------ lost state
+
+
+@pytest.mark.parametrize("loss", ["FLUSHALL", "restart"])
+async def test_a_lost_state_holds_the_budget_for_a_window(loss: str) -> None:
+    """Two bursts of 10 (10 per 0.5 s), the state lost between them: by FLUSHALL, or by
+    a restart of a Redis that keeps nothing (same port, new run_id). The second burst
+    comes from another process, which had never used the budget."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    with RedisServer(executable) as server:
+        async with (
+            RedisRateLimiter(server.url, 10, 0.5, "lost") as first,
+            RedisRateLimiter(server.url, 10, 0.5, "lost") as second,
+        ):
+            before = await grant_times(first, 10)
+            if loss == "FLUSHALL":
+                raw_client = aioredis.from_url(server.url)
+                await raw_client.flushall()
+                await raw_client.aclose()
+            else:
+                await asyncio.to_thread(server.restart)
+            lost = time.monotonic()
+            after = await grant_times(second, 10)
+    assert max_in_window(before + after, 0.5) <= 10
+    assert min(after) - lost >= 0.55 - 0.01  # held one window from the loss at least
+    assert min(after) - lost < 0.75
+
+
+async def test_a_server_that_did_not_keep_the_budget_all_along_holds_it_once(
+    redis_url: str, new_prefix: str, raw: aioredis.Redis
+) -> None:
+    """A first use, then a budget whose epoch names another server: as after a restart
+    that brought old keys back from disk, or a failover to a replica."""
+    async with RedisRateLimiter(redis_url, 10, 0.5, new_prefix) as limiter:
+        start = time.monotonic()
+        first_use = await grant_times(limiter, 10)
+        assert await raw.get(epoch_key(new_prefix)) == (await raw.info("server"))["run_id"]
+        assert await raw.ttl(epoch_key(new_prefix)) == -1  # it never expires
+        await asyncio.sleep(0.6)  # the first burst's window is over: 10 slots free
+        await raw.set(epoch_key(new_prefix), "0" * 40)
+        restored = time.monotonic()
+        after = await grant_times(limiter, 10)
+        await asyncio.sleep(0.6)
+        known = time.monotonic()
+        (last,) = await grant_times(limiter, 1)  # known to this server now: not held
+    assert min(first_use) - start == pytest.approx(0.55, abs=0.05)
+    assert min(after) - restored == pytest.approx(0.55, abs=0.05)
+    assert last - known < 0.05
+
+
+async def test_without_the_right_to_run_info_only_a_missing_epoch_holds(
+    redis_url: str, new_prefix: str, raw: aioredis.Redis
+) -> None:
+    user = f"limited-{new_prefix}"
+    await raw.acl_setuser(
+        user, enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-info"]
+    )
+    try:
+        url = redis_url.replace("redis://", f"redis://{user}:secret@")
+        async with RedisRateLimiter(url, 10, 0.5, new_prefix) as limiter:
+            start = time.monotonic()
+            first_use = await grant_times(limiter, 1)
+            again = time.monotonic()
+            later = await grant_times(limiter, 1)
+        assert await raw.get(epoch_key(new_prefix)) == "?"
+    finally:
+        await raw.acl_deluser(user)
+    assert min(first_use) - start == pytest.approx(0.55, abs=0.05)
+    assert min(later) - again < 0.05
 
 
 # ------------------------------------------------------------------ failures, secrets
@@ -427,7 +649,9 @@ def test_the_package_imports_without_redis() -> None:
 # ------------------------------------------------------------------ three OS processes
 
 
-async def run_workers(configs: Sequence[Config | SlotsConfig]) -> list[Outcome]:
+async def run_workers(
+    configs: Sequence[Config | SlotsConfig], timeout: float = 30
+) -> list[Outcome]:
     """Run one tests/redis_worker.py process per configuration, all set up before any starts."""
     env = {
         **os.environ,
@@ -447,7 +671,7 @@ async def run_workers(configs: Sequence[Config | SlotsConfig]) -> list[Outcome]:
         for _ in configs
     ]
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(timeout):
             for worker, config in zip(workers, configs, strict=True):
                 assert worker.stdin is not None
                 worker.stdin.write(msgspec.json.encode(config) + b"\n")
@@ -509,6 +733,44 @@ async def test_three_processes_of_one_user_share_one_budget_at_the_simulator(
     assert len(arrivals) == 3 * calls
     assert [a.code for a in arrivals] == ["0"] * (3 * calls)  # no 50011
     assert max_in_window([a.t for a in arrivals], period) == max_rate
+
+
+async def test_two_hosts_of_one_user_300_ms_and_0_ms_from_okx_share_a_budget(
+    redis_url: str, prefix: str, raw: aioredis.Redis
+) -> None:
+    """Issue 12: two processes of one user share Redis, one behind a proxy that adds
+    150 ms each way (a 300 ms round trip), one direct; 60 polls each, all at once,
+    against OKX's strict 20 per 2 s. The far one's credit (its 300 ms) must not serve
+    the near one, whose requests would land inside the far one's windows: with
+    credits shared, the near one met 5 to 10 x 50011 and up to 24 arrivals in 2 s."""
+    async with GridSimulator(host="127.0.0.1", port=0) as sim:
+        account = sim.add_account()
+        grid = sim.add_grid(account.user_id)
+        # A budget the server has kept all along: no first-use hold.
+        await raw.set(epoch_key(prefix, account.user_id), (await raw.info("server"))["run_id"])
+        port = int(sim.url.rsplit(":", 1)[1])
+        async with LatencyProxy("127.0.0.1", port, up=0.15, down=0.15) as proxy:
+            far = Config(
+                sim_url=f"http://127.0.0.1:{proxy.port}",
+                redis_url=redis_url,
+                key_prefix=prefix,
+                api_key=account.api_key,
+                secret_key=account.secret_key,
+                passphrase=account.passphrase,
+                user_id=account.user_id,
+                algo_id=grid.algo_id,
+                calls=60,
+                max_rate=20,
+                time_period=2.0,
+            )
+            near = msgspec.structs.replace(far, sim_url=sim.url)
+            outcomes = await run_workers([far, near], timeout=60)
+        arrivals = sim.arrivals(user_id=account.user_id, path=POS)
+
+    assert [(o.ok, o.errors, o.rejections) for o in outcomes] == [(60, [], 0)] * 2
+    assert len(arrivals) == 120
+    assert [a.code for a in arrivals].count("50011") == 0
+    assert max_in_window([a.t for a in arrivals], 2.0) <= 20
 
 
 def test_a_second_event_loop_is_refused_with_a_clear_error(redis_url: str) -> None:
@@ -683,9 +945,14 @@ async def test_a_waiter_whose_bound_runs_out_in_the_queue_says_how_long_it_waite
 async def test_a_head_whose_bound_runs_out_gives_up_once_redis_says_it_must(
     redis_url: str, prefix: str, raw: aioredis.Redis
 ) -> None:
-    async with RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter:
-        held = limiter.slot("u", POS)
-        await held.__aenter__()  # in flight: a slot is at least a window (0.45 s) away
+    async with (
+        RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter,
+        RedisRateLimiter(redis_url, 1, 0.4, prefix) as other,
+    ):
+        # In flight in another process: a slot is a window (0.45 s) after an answer
+        # that is not in yet, at the least.
+        held = other.slot("u", POS)
+        await held.__aenter__()
         with pytest.raises(WaitTimeoutError) as info:
             async with limiter.slot("u", POS, wait_timeout=0.7):
                 pytest.fail("granted with the slot in flight")
@@ -693,6 +960,25 @@ async def test_a_head_whose_bound_runs_out_gives_up_once_redis_says_it_must(
         assert info.value.waited == pytest.approx(0.45, abs=0.1)
         await held.__aexit__(None, None, None)
     assert await raw.exists(queue_key(prefix, "u"), seen_key(prefix, "u")) == 0
+
+
+async def test_a_slot_of_its_own_in_flight_may_free_early_and_wakes_the_head(
+    redis_url: str, prefix: str
+) -> None:
+    async with RedisRateLimiter(redis_url, 1, 0.4, prefix) as limiter:
+        held = limiter.slot("u", POS)
+        start = time.monotonic()
+        await held.__aenter__()
+        await asyncio.sleep(0.3)
+        # Its own request could yet be credited back to its grant: free 0.15 s from now,
+        # at the earliest, so a bound of 0.3 s is not hopeless.
+        waiter = asyncio.create_task(grant_times_bounded(limiter, 0.3))
+        await asyncio.sleep(0.05)
+        held.arrived(0.35)  # type: ignore[attr-defined]
+        await held.__aexit__(None, None, None)
+        # The credited release wakes the head, which would otherwise sleep a window.
+        granted = await waiter
+    assert granted - start == pytest.approx(0.45, abs=0.06)
 
 
 @pytest.mark.parametrize("wait_timeout", [0, -1.0, math.nan])
