@@ -95,7 +95,9 @@ class Telemetry:
             kind=trace.SpanKind.CLIENT,
             attributes={ENDPOINT: path, "http.request.method": method},
         )
-        token = context.attach(trace.set_span_in_context(span))
+        # A span that records nothing (no SDK configured) carries the caller's context
+        # already: making it current, and building its events, would be work for nothing.
+        token = context.attach(trace.set_span_in_context(span)) if span.is_recording() else None
         return CallTrace(self, method, path, endpoint, span, token)
 
     def outcome_attributes(self, path: str, outcome: str, code: str) -> dict[str, str]:
@@ -128,14 +130,14 @@ class CallTrace:
         path: str,
         endpoint: Attributes,
         span: trace.Span,
-        token: Token[Context],
+        token: Token[Context] | None,
     ) -> None:
         self._telemetry = telemetry
         self._method = method
         self._path = path
         self._endpoint = endpoint
         self._span = span
-        self._token = token
+        self._token = token  # None: the span records nothing, so no events are built
         self._granted_at: float | None = None  # set while an attempt is under way
 
     async def wait(self, slot: Slot) -> None:
@@ -150,7 +152,8 @@ class CallTrace:
         granted = self._granted_at = telemetry.clock.monotonic()
         waited = granted - started
         telemetry.wait_duration.record(waited, self._endpoint)
-        self._span.add_event("okx_grid.limiter.wait", {"okx_grid.wait.duration": waited})
+        if self._token is not None:
+            self._span.add_event("okx_grid.limiter.wait", {"okx_grid.wait.duration": waited})
 
     def answered(self, error: OKXError | None) -> None:
         """Record the attempt under way: its outcome, its OKX code and its duration."""
@@ -163,6 +166,8 @@ class CallTrace:
         attributes = telemetry.outcome_attributes(self._path, outcome, code)
         telemetry.requests.add(1, attributes)
         telemetry.request_duration.record(duration, attributes)
+        if self._token is None:
+            return
         event: dict[str, str | float] = {OUTCOME: outcome, "okx_grid.request.duration": duration}
         if code:
             event[CODE] = code
@@ -191,5 +196,6 @@ class CallTrace:
                 )
                 span.set_status(trace.Status(trace.StatusCode.ERROR, description))
         finally:
-            context.detach(self._token)
+            if self._token is not None:
+                context.detach(self._token)
             span.end()

@@ -7,13 +7,16 @@ shows that the client then works and imports nothing of it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import subprocess
 import sys
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -33,6 +36,7 @@ from okx_grid_async import (
     EndpointTimeoutError,
     GridNotFoundError,
     HTTPStatusError,
+    LocalRateLimiter,
     NotSentError,
     OKXError,
     OutcomeUnknownError,
@@ -50,6 +54,16 @@ POLLS, CLOSES = 3, 2
 ALLOWED_KEYS = {"okx_grid.endpoint", "okx_grid.outcome", "okx_grid.code", "okx_grid.retry.reason"}
 
 Attrs = frozenset[tuple[str, object]]
+
+# The contract of issue 15: each instrument's name, kind and unit.
+INSTRUMENTS = {
+    "okx_grid.limiter.wait.duration": ("histogram", "s"),
+    "okx_grid.limiter.queue": ("up-down counter", "{request}"),
+    "okx_grid.requests": ("counter", "{request}"),
+    "okx_grid.request.duration": ("histogram", "s"),
+    "okx_grid.retries": ("counter", "{retry}"),
+}
+OBSERVABILITY_PAGE = Path(__file__).parent.parent / "docs" / "observability.md"
 
 
 @dataclass
@@ -121,15 +135,15 @@ async def test_every_instrument_counts_polls_closes_a_50011_and_an_unknown_outco
     by_outcome = {pos_ok: POLLS, pos_50011: 1, close_ok: CLOSES, close_unknown: 1}
     # One slot per attempt: the polls' POLLS + 1, the closes' CLOSES + 1.
     waits = {_attrs(endpoint=POS): POLLS + 1, _attrs(endpoint=CLOSE): CLOSES + 1}
+    expected = {
+        "okx_grid.limiter.wait.duration": waits,
+        "okx_grid.limiter.queue": {_attrs(endpoint=POS): 0, _attrs(endpoint=CLOSE): 0},
+        "okx_grid.requests": by_outcome,
+        "okx_grid.request.duration": by_outcome,
+        "okx_grid.retries": {_attrs(endpoint=POS, retry_reason="rate_limited"): 1},
+    }
     assert otel.points() == {
-        "okx_grid.limiter.wait.duration": ("s", waits),
-        "okx_grid.limiter.queue": (
-            "{request}",
-            {_attrs(endpoint=POS): 0, _attrs(endpoint=CLOSE): 0},
-        ),
-        "okx_grid.requests": ("{request}", by_outcome),
-        "okx_grid.request.duration": ("s", by_outcome),
-        "okx_grid.retries": ("{retry}", {_attrs(endpoint=POS, retry_reason="rate_limited"): 1}),
+        name: (INSTRUMENTS[name][1], values) for name, values in expected.items()
     }
     secrets = {account.user_id, account.api_key, polled.algo_id, hung.algo_id}
     secrets.update(g.algo_id for g in closed)
@@ -284,3 +298,71 @@ def test_without_opentelemetry_the_client_works_and_imports_none_of_it() -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_docs_metric_table_is_the_contract() -> None:
+    rows = re.findall(
+        r"^\| `(okx_grid\.[a-z._]+)` \| ([a-z -]+) \| (\S+) \|",
+        OBSERVABILITY_PAGE.read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert {name: (kind, unit) for name, kind, unit in rows} == INSTRUMENTS
+
+
+async def test_the_queue_counts_the_calls_waiting_for_a_slot(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory, otel: Otel
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    queue = frozenset({("okx_grid.endpoint", POS)})
+    async with make_client(
+        rate_limiter=LocalRateLimiter(max_rate=1, time_period=0.5),
+        meter_provider=otel.meter_provider,
+    ) as client:
+        calls = [asyncio.create_task(client.get_positions(grid.algo_id)) for _ in range(3)]
+        await calls[0]  # the other two wait half a second for the budget's next slot
+        assert otel.points()["okx_grid.limiter.queue"] == ("{request}", {queue: 2})
+        await asyncio.gather(*calls)
+    assert otel.points()["okx_grid.limiter.queue"] == ("{request}", {queue: 0})
+    assert otel.points()["okx_grid.limiter.wait.duration"][1] == {queue: 3}
+
+
+def test_by_default_the_client_records_through_the_global_providers() -> None:
+    program = textwrap.dedent(
+        """
+        import asyncio
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        from okx_grid_async import Credentials, GridClient, LocalRateLimiter
+        from okx_grid_async.simulator import GridSimulator
+
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+        async def main() -> None:
+            async with GridSimulator() as sim:
+                account = sim.add_account()
+                grid = sim.add_grid(account.user_id)
+                creds = Credentials(account.api_key, account.secret_key, account.passphrase)
+                async with GridClient(
+                    creds, base_url=sim.url, user_id=account.user_id,
+                    rate_limiter=LocalRateLimiter(),
+                ) as client:
+                    await client.get_positions(grid.algo_id)
+
+        asyncio.run(main())
+        data = reader.get_metrics_data()
+        print(sorted(m.name for r in data.resource_metrics for s in r.scope_metrics
+                     for m in s.metrics))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(INSTRUMENTS.keys() - {"okx_grid.retries"}))
