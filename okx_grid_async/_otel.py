@@ -8,13 +8,13 @@ Imported only through `okx_grid_async._telemetry.call_telemetry`, and only when
 from __future__ import annotations
 
 from contextvars import Token
-from importlib.metadata import version
 from typing import Final
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.util.types import Attributes
 
+from . import __version__
 from ._clock import Clock
 from ._errors import OKXError, OutcomeUnknownError
 from ._limiter import Slot
@@ -53,9 +53,8 @@ class Telemetry:
         tracer_provider: trace.TracerProvider | None,
     ) -> None:
         self.clock = clock
-        scope_version = version("okx-grid-async")
-        meter = metrics.get_meter(_SCOPE, scope_version, meter_provider)
-        self.tracer = trace.get_tracer(_SCOPE, scope_version, tracer_provider)
+        meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
+        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         self.wait_duration = meter.create_histogram(
             "okx_grid.limiter.wait.duration",
             unit="s",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -251,6 +252,29 @@ async def test_trace_configs_reach_the_session_the_client_creates(
     async with make_client(trace_configs=[hooks]) as client:
         await client.get_positions(grid.algo_id)
     assert started[-1] == POS
+
+
+async def test_the_call_s_span_is_current_in_the_aiohttp_hooks(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory, otel: Otel
+) -> None:
+    """So an aiohttp instrumentation's spans are children of the call's."""
+    grid = sim.add_grid(account.user_id)
+    seen: list[str] = []  # the current span's name at each request ("" for none)
+
+    async def on_request_start(
+        session: aiohttp.ClientSession,
+        context: object,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        current = trace.get_current_span()
+        seen.append(current.name if isinstance(current, ReadableSpan) else "")
+
+    hooks = aiohttp.TraceConfig()
+    hooks.on_request_start.append(on_request_start)
+    async with make_client(tracer_provider=otel.tracer_provider, trace_configs=[hooks]) as client:
+        await client.get_positions(grid.algo_id)
+    assert seen == ["", POS]  # reading OKX's clock on opening is no call of its own
+    assert trace.get_current_span() is trace.INVALID_SPAN  # detached after the call
 
 
 async def test_a_borrowed_session_keeps_its_own_trace_configs(make_client: ClientFactory) -> None:
