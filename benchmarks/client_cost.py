@@ -51,7 +51,13 @@ PROFILE_LINES: Final = 30
 def _open_peers(sim: SimulatorProcess) -> tuple[list[Peer], dict[str, str]]:
     """Every peer that can be built here, and why the others cannot."""
     url, account, algo_id = sim.url, sim.account, str(sim.algo_ids[0])
-    peers: list[Peer] = [OurClient(url, account, algo_id)]
+    # Ours first (the verdict's): as installed here, with the API's no-op global
+    # providers when opentelemetry-api is; then without it, and with an SDK, side by side.
+    peers: list[Peer] = [
+        OurClient(url, account, algo_id),
+        OurClient(url, account, algo_id, telemetry="off"),
+        OurClient(url, account, algo_id, telemetry="sdk"),
+    ]
     unavailable: dict[str, str] = {}
     for name, build in (
         (CcxtClient.name, lambda: CcxtClient(url, account, algo_id, paced=False)),
@@ -108,7 +114,9 @@ async def _run(profile: bool) -> None:
         try:
             ours = peers[0]
             assert isinstance(ours, OurClient)
-            await ours.open(unpaced_limiter())
+            for peer in peers:
+                if isinstance(peer, OurClient):
+                    await peer.open(unpaced_limiter())
             for peer in list(peers):
                 await _measure_or_drop(peer, WARMUP, peers, unavailable)
             for run in range(RUNS):
@@ -151,6 +159,12 @@ async def _run(profile: bool) -> None:
         ),
         rows,
     )
+    for peer in peers:
+        if isinstance(peer, OurClient) and peer is not ours:
+            print(
+                f"{peer.name}: {ratios[peer.name] / ratios[ours.name]:.3f} x "
+                f"{ours.name}'s CPU per request (median of runs' ratios to the floor)"
+            )
     ratio = ratios[OurClient.name]
     verdict(
         f"okx-grid-async <= {GOAL_RATIO:.2f} x the floor",

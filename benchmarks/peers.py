@@ -21,7 +21,7 @@ import importlib
 import importlib.metadata
 import json
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import aiohttp
 
@@ -82,27 +82,54 @@ def unpaced_limiter(slots: int = 64) -> LocalRateLimiter:
     return LocalRateLimiter(max_rate=slots, time_period=0.001, safety_margin=0.0)
 
 
+# What OurClient records through OpenTelemetry (client_cost compares them):
+# "off": no telemetry, as without opentelemetry-api installed; "api": the API's
+# global providers with no SDK configured (no-ops), what a client gets by default
+# with the otel extra; "sdk": an SDK MeterProvider (in-memory reader) and
+# TracerProvider (every span recorded, then dropped: no exporter's cost).
+Telemetry = Literal["off", "api", "sdk"]
+_TELEMETRY_NAMES: Final = {"off": " (no OTel)", "api": "", "sdk": " + OTel SDK"}
+
+
 class OurClient:
     """okx-grid-async's GridClient."""
 
     name = "okx-grid-async"
 
-    def __init__(self, url: str, account: SimAccountInfo, algo_id: str) -> None:
+    def __init__(
+        self, url: str, account: SimAccountInfo, algo_id: str, telemetry: Telemetry = "api"
+    ) -> None:
         self.version = version_of("okx-grid-async")
+        self.name = OurClient.name + _TELEMETRY_NAMES[telemetry]
         self._url = url
         self._account = account
         self._algo_id = algo_id
+        self._telemetry = telemetry
         self._client: GridClient | None = None
+        self._providers: list[Any] = []
 
     async def open(self, rate_limiter: RateLimiter | None) -> None:
         """Open the client (``None``: the process-wide default 20-per-2-s limiter)."""
+        options: dict[str, Any] = {}
+        if self._telemetry == "sdk":
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+            from opentelemetry.sdk.trace import TracerProvider
+
+            options["meter_provider"] = MeterProvider(metric_readers=[InMemoryMetricReader()])
+            options["tracer_provider"] = TracerProvider()
+            self._providers = list(options.values())
         client = GridClient(
             self._account.credentials(),
             base_url=self._url,
             user_id=self._account.user_id,
             rate_limiter=rate_limiter,
             timeout=CALL_TIMEOUT,
+            **options,
         )
+        if self._telemetry == "off":
+            # What call_telemetry() returns when opentelemetry-api is not installed.
+            client._transport._telemetry = None
         await client.__aenter__()
         self._client = client
 
@@ -124,6 +151,8 @@ class OurClient:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+        for provider in self._providers:
+            provider.shutdown()
 
 
 class CcxtClient:

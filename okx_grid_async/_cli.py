@@ -53,6 +53,7 @@ from ._errors import (
     TransportError,
     WaitTimeoutError,
 )
+from ._metrics_report import MetricsReport
 from ._models import GridOrder
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
@@ -443,6 +444,7 @@ def _with_client(
         # without one, only with this process (the default limiter).
         redis_url = args.redis_url or os.environ.get(_REDIS_URL_VAR)
         limiter = RedisRateLimiter(redis_url) if redis_url else None
+        report = MetricsReport() if args.metrics else None
         client = GridClient(
             credentials,
             base_url=args.base_url or GLOBAL_URL,
@@ -451,6 +453,7 @@ def _with_client(
             timeout=args.timeout or DEFAULT_TIMEOUT,
             wait_timeout=args.wait_timeout,
             rate_limiter=limiter,
+            meter_provider=None if report is None else report.meter_provider,
         )
     except (ImportError, TypeError, ValueError) as exc:
         return out.fail(EXIT_USAGE, str(exc))
@@ -460,6 +463,8 @@ def _with_client(
             async with client:
                 return await work(client)
         finally:
+            if report is not None:
+                out.note(report.render(client))
             if limiter is not None:
                 await limiter.aclose()
 
@@ -829,6 +834,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: object) ->
         "Redis (redis://[:password@]host:port/db; needs okx-grid-async[redis]); default: "
         f"${_REDIS_URL_VAR}, which keeps a password out of the process list, else none "
         "(this process only)",
+    )
+    group.add_argument(
+        "--metrics",
+        action="store_true",
+        default=default,
+        help="print the run's metrics on stderr at exit (OpenTelemetry's, through the SDK's "
+        "in-memory reader, when opentelemetry-sdk is installed; else the rate limiter's)",
     )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import aiohttp
 import msgspec
 from yarl import URL
 
-from ._clock import Clock
+from ._clock import Clock, SystemClock
 from ._constants import (
     CONTRACT_GRID,
     DEFAULT_CONNECT_TIMEOUT,
@@ -49,6 +49,7 @@ from ._models import (
     position_parser,
 )
 from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
+from ._telemetry import call_telemetry
 from ._transport import PUBLIC_INSTRUMENTS_LIMITER, Transport
 from ._validation import (
     InvalidArgumentError,
@@ -58,6 +59,10 @@ from ._validation import (
     check_seconds,
     wire_decimal,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["CloseReconciliation", "GridClient"]
 
@@ -102,12 +107,20 @@ class GridClient:
         clock: the clock for timestamps, backoff and waits (tests pass a FakeClock).
         connect_timeout: seconds to open a connection (within the call's deadline).
         max_attempts: attempts per call, the first included.
+        meter_provider: the OpenTelemetry meter provider to record the client's
+            metrics through (see Observability); by default the global one. Used
+            only when ``opentelemetry-api`` is installed (the ``otel`` extra).
+        tracer_provider: the OpenTelemetry tracer provider of the calls' spans;
+            by default the global one.
+        trace_configs: aiohttp ``TraceConfig`` hooks for the session the client
+            creates. A borrowed ``session=`` keeps its own: passing both is an error.
 
     Raises:
         ValueError: a bad base_url, max_attempts or user_id; a timeout or
             connect_timeout that is not a finite number of seconds > 0; a
             wait_timeout that is not None or a number of seconds > 0.
         TypeError: credentials that are not Credentials, or a non-bool demo.
+        ValueError: ``trace_configs`` together with a borrowed ``session``.
     """
 
     def __init__(
@@ -124,6 +137,9 @@ class GridClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         wait_timeout: float | None = None,
+        meter_provider: MeterProvider | None = None,
+        tracer_provider: TracerProvider | None = None,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
@@ -134,6 +150,11 @@ class GridClient:
         check_seconds(connect_timeout, "connect_timeout")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, not {max_attempts!r}")
+        if trace_configs is not None and session is not None:
+            raise ValueError(
+                "trace_configs apply to the session the client creates; a borrowed session "
+                "keeps its own: pass them to aiohttp.ClientSession(trace_configs=...)"
+            )
         self._transport = Transport(
             credentials,
             base_url=base_url,
@@ -146,6 +167,8 @@ class GridClient:
             connect_timeout=connect_timeout,
             max_attempts=max_attempts,
             wait_timeout=check_wait_timeout(wait_timeout),
+            telemetry=call_telemetry(clock or SystemClock(), meter_provider, tracer_provider),
+            trace_configs=trace_configs,
         )
         self._state: Literal["new", "open", "closed"] = "new"
         self._sweeps = SweepRegistry()

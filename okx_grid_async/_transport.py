@@ -24,7 +24,7 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -63,7 +63,11 @@ from ._limiter import LocalRateLimiter, RateLimiter, Slot
 from ._models import ResultParser, server_time_parser, uid_parser
 from ._retry import Decision, backoff_delay, decide
 from ._round_trips import RoundTrips
+from ._telemetry import outcome_of
 from ._validation import check_seconds
+
+if TYPE_CHECKING:
+    from ._otel import CallTrace, Telemetry
 
 __all__ = ["PUBLIC_INSTRUMENTS_LIMITER", "Transport", "forget_shared_state", "validate_base_url"]
 
@@ -186,6 +190,8 @@ class Transport:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         wait_timeout: float | None = None,
+        telemetry: Telemetry | None = None,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._credentials = credentials
         self.base_url = validate_base_url(base_url)
@@ -199,6 +205,8 @@ class Transport:
         self._max_attempts = max_attempts
         self._session = session
         self._owns_session = session is None
+        self._telemetry = telemetry
+        self._trace_configs = trace_configs
         self._rng = random.Random()  # noqa: S311 (jitter, not cryptography)
         if isinstance(self._clock, SystemClock):
             with _SHARED_LOCK:
@@ -237,6 +245,7 @@ class Transport:
                     total=None, sock_connect=self._connect_timeout, sock_read=None
                 ),
                 raise_for_status=False,
+                trace_configs=self._trace_configs,
             )
             # aiohttp silently resends an idempotent request once when a reused
             # connection drops; that second arrival would bypass the rate limiter
@@ -388,67 +397,111 @@ class Transport:
         limiter = limiter or self.limiter
         user_key = budget_key or self.user_key
         deadline = Deadline(budget, self._clock)
+        # Chosen once per client: None (no OpenTelemetry) costs one test per step.
+        trace = None if self._telemetry is None else self._telemetry.begin(method, path)
         attempt = 0
-        while True:
-            attempt += 1
-            slot = limiter.slot(user_key, path, wait_timeout=bound)
-            await slot.__aenter__()  # the queue: no deadline runs here
-            failure: OKXError | None = None
-            # When the request reached OKX at the latest, in seconds before the release
-            # (negative: it may still arrive after it). See _round_trips.
-            ago = 0.0
-            try:
-                if method != "GET" and deadline.left < self.min_round_trip:
-                    raise NotSentError(
-                        path,
-                        f"{method} {path}: not sent: {deadline.left:.3f} s of the {budget} s "
-                        f"deadline left at the grant, less than a round trip "
-                        f"({self.min_round_trip:.3f} s)",
-                    )
+        try:
+            while True:
+                attempt += 1
+                slot = limiter.slot(user_key, path, wait_timeout=bound)
+                if trace is None:
+                    await slot.__aenter__()  # the queue: no deadline runs here
+                else:
+                    await trace.wait(slot)
+                failure: OKXError | None = None
+                # When the request reached OKX at the latest, in seconds before the release
+                # (negative: it may still arrive after it). See _round_trips.
+                ago = 0.0
+                try:
+                    if method != "GET" and deadline.left < self.min_round_trip:
+                        raise NotSentError(
+                            path,
+                            f"{method} {path}: not sent: {deadline.left:.3f} s of the {budget} s "
+                            f"deadline left at the grant, less than a round trip "
+                            f"({self.min_round_trip:.3f} s)",
+                        )
+                    try:
+                        with deadline:
+                            headers = self._sign(method, request_path, body)
+                            started = self._clock.monotonic()
+                            # Abandoned in flight, its bytes may still reach OKX: for as
+                            # long as a connection may take to open, then it is counted.
+                            ago = -self._connect_timeout
+                            raw, status, reused = await self._send(
+                                method, url, headers, body or None
+                            )
+                            ago = self._credit(started, reused)
+                    except ExpiredError:
+                        if method != "GET":
+                            raise OutcomeUnknownError(
+                                algo_id,
+                                {"path": path, **params},
+                                f"no answer within the {budget} s deadline",
+                            ) from None
+                        raise DeadlineExceededError(
+                            f"{method} {path}: deadline of {budget} s exceeded"
+                        ) from None
+                    except OKXError as error:  # the network, a redirect, a body past the cap
+                        ago = 0.0
+                        failure = error
+                finally:
+                    arrived = getattr(slot, "arrived", None)
+                    if arrived is not None:
+                        arrived(ago)
+                    await self._release(slot)
+                if failure is None:
+                    try:
+                        result = parser.parse(raw, status)
+                    except OKXError as error:
+                        failure = error
+                    else:
+                        if trace is not None:
+                            trace.answered(None)
+                            trace.end(None)
+                        return result
+                if trace is not None:
+                    trace.answered(failure)
                 try:
                     with deadline:
-                        headers = self._sign(method, request_path, body)
-                        started = self._clock.monotonic()
-                        # Abandoned in flight, its bytes may still reach OKX: for as
-                        # long as a connection may take to open, then it is counted.
-                        ago = -self._connect_timeout
-                        raw, status, reused = await self._send(method, url, headers, body or None)
-                        ago = self._credit(started, reused)
+                        delay = await self._after_failure(
+                            method, path, params, algo_id, failure, attempt, limiter, user_key
+                        )
+                        if delay > deadline.remaining():
+                            raise failure
+                        self._retrying(method, path, attempt, failure, delay, trace)
+                        await self._clock.sleep(delay)
                 except ExpiredError:
-                    if method != "GET":
-                        raise OutcomeUnknownError(
-                            algo_id,
-                            {"path": path, **params},
-                            f"no answer within the {budget} s deadline",
-                        ) from None
                     raise DeadlineExceededError(
                         f"{method} {path}: deadline of {budget} s exceeded"
                     ) from None
-                except OKXError as error:  # the network, a redirect, a body past the cap
-                    ago = 0.0
-                    failure = error
-            finally:
-                arrived = getattr(slot, "arrived", None)
-                if arrived is not None:
-                    arrived(ago)
-                await self._release(slot)
-            if failure is None:
-                try:
-                    return parser.parse(raw, status)
-                except OKXError as error:
-                    failure = error
-            try:
-                with deadline:
-                    delay = await self._after_failure(
-                        method, path, params, algo_id, failure, attempt, limiter, user_key
-                    )
-                    if delay > deadline.remaining():
-                        raise failure
-                    await self._clock.sleep(delay)
-            except ExpiredError:
-                raise DeadlineExceededError(
-                    f"{method} {path}: deadline of {budget} s exceeded"
-                ) from None
+        except BaseException as error:
+            if trace is not None:
+                trace.end(error)
+            raise
+
+    @staticmethod
+    def _retrying(
+        method: str,
+        path: str,
+        attempt: int,
+        failure: OKXError,
+        delay: float,
+        trace: CallTrace | None,
+    ) -> None:
+        """Report a retry about to be made: one INFO line, and the retries counter."""
+        reason, code = outcome_of(method, failure)
+        logger.info(
+            "%s %s attempt %d failed (%s%s, %s); retrying in %.3f s",
+            method,
+            path,
+            attempt,
+            reason,
+            f" {code}" if code else "",
+            type(failure).__name__,
+            delay,
+        )
+        if trace is not None:
+            trace.retry(reason)
 
     def _credit(self, started: float, reused: bool) -> float:
         """Record an exchange's round trip; the seconds its slot may count it as arrived early.
@@ -484,14 +537,6 @@ class Transport:
     ) -> float:
         """Apply the retry policy to a failed attempt: raise, or the seconds to wait first."""
         decision = decide(method, error)
-        logger.debug(
-            "%s %s attempt %d failed: %s (%s)",
-            method,
-            path,
-            attempt,
-            type(error).__name__,
-            decision.value,
-        )
         if decision is Decision.UNKNOWN:
             raise OutcomeUnknownError(algo_id, {"path": path, **params}, str(error)) from error
         if isinstance(error, RateLimitError):

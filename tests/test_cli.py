@@ -47,6 +47,7 @@ from okx_grid_async._constants import (
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
 )
+from okx_grid_async._metrics_report import MetricsReport
 from okx_grid_async.simulator import (
     DEMO_API_KEY,
     DEMO_PASSPHRASE,
@@ -56,6 +57,8 @@ from okx_grid_async.simulator import (
     SimAccount,
     max_in_window,
 )
+
+from .conftest import ClientFactory
 
 RUN_TIMEOUT = 30.0
 UNKNOWN_ALGO = "999999999999999999"
@@ -582,3 +585,41 @@ async def test_the_redis_url_can_come_from_the_environment_and_the_option_wins(
         "--base-url", sim.url, "--redis-url", redis_url, "positions", grid.algo_id, env=down
     )
     assert option_wins.code == EXIT_OK, option_wins.err
+
+
+# ---------------------------------------------------------------- --metrics
+
+
+async def test_metrics_prints_the_run_s_opentelemetry_figures_on_stderr(
+    cli: Cli, sim: GridSimulator, account: SimAccount
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    run = await cli("positions", grid.algo_id, "--user-id", account.user_id, "--metrics")
+    assert run.code == EXIT_OK, run.err
+    lines = run.err.splitlines()
+    assert lines[0] == "okx-grid: metrics (OpenTelemetry):"
+    endpoint = f"endpoint={GRID_POSITIONS_PATH}"
+    assert f"  okx_grid.requests{{{endpoint},outcome=ok}} 1 {{request}}" in lines
+    assert f"  okx_grid.limiter.queue{{{endpoint}}} 0 {{request}}" in lines
+    (wait,) = [line for line in lines if line.startswith("  okx_grid.limiter.wait.duration")]
+    assert wait.startswith(f"  okx_grid.limiter.wait.duration{{{endpoint}}} count=1 sum=")
+    assert account.user_id not in run.err
+    assert grid.algo_id not in run.err
+
+
+async def test_metrics_without_the_sdk_come_from_the_rate_limiter(
+    sim: GridSimulator,
+    account: SimAccount,
+    make_client: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.metrics", None)
+    report = MetricsReport()
+    assert report.meter_provider is None
+    grid = sim.add_grid(account.user_id)
+    async with make_client() as client:
+        await client.get_positions(grid.algo_id)
+        text = report.render(client)
+    first, line = text.splitlines()
+    assert first == "metrics (rate limiter; install opentelemetry-sdk for all of them):"
+    assert line.startswith(f"  {GRID_POSITIONS_PATH}: granted=1 waited=")
