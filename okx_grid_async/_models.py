@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypeAlias, TypeVar
 
 import msgspec
 
@@ -20,15 +20,20 @@ from ._errors import HTTPStatusError, MalformedResponseError, api_error
 from ._instruments import Instrument
 
 __all__ = [
+    "UNCONVERTIBLE",
     "CancelCloseOrderResult",
     "ClosePositionResult",
     "GridOrder",
     "GridPosition",
     "ResultParser",
+    "WireGridOrder",
+    "WirePosition",
     "cancel_result_parser",
     "close_result_parser",
+    "grid_order_from_wire",
     "grid_order_parser",
     "instrument_parser",
+    "position_from_wire",
     "position_parser",
     "server_time_parser",
     "uid_parser",
@@ -81,7 +86,8 @@ class GridPosition(msgspec.Struct, frozen=True, kw_only=True):
     """A contract grid's position (``GET /api/v5/tradingBot/grid/positions``).
 
     Numbers are ``Decimal``, ``None`` where OKX sent ``""``; ``pos`` is in
-    contracts; times are timezone-aware UTC.
+    contracts; times are timezone-aware UTC. ``p_time`` is when OKX pushed the
+    row (`GridClient.watch_positions`); ``None`` for a row read over REST.
     """
 
     algo_id: str
@@ -106,6 +112,7 @@ class GridPosition(msgspec.Struct, frozen=True, kw_only=True):
     notional_usd: Decimal | None
     adl: Decimal | None
     mark_px: Decimal | None
+    p_time: datetime | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -188,6 +195,7 @@ class _WirePosition(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     notional_usd: str = ""
     adl: str = ""
     mark_px: str = ""
+    p_time: str = ""
 
 
 class _WireOrderAck(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -360,6 +368,7 @@ def _position(w: _WirePosition) -> GridPosition:
         notional_usd=_dec(w.notional_usd, "notionalUsd"),
         adl=_dec(w.adl, "adl"),
         mark_px=_dec(w.mark_px, "markPx"),
+        p_time=_ms(w.p_time, "pTime"),
     )
 
 
@@ -450,3 +459,11 @@ grid_order_parser: Final = ResultParser(_WireGridOrder, _grid_order)
 instrument_parser: Final = ResultParser(_WireInstrument, _instrument, one_row=True)
 server_time_parser: Final = ResultParser(_WireTime, _server_ms, one_row=True)
 uid_parser: Final = ResultParser(_WireAccountConfig, _uid, one_row=True)
+
+# The WebSocket pushes (okx_grid_async._ws) carry the REST rows plus pTime: they are
+# decoded into the same wire shapes and converted by the same functions.
+WirePosition: TypeAlias = _WirePosition
+WireGridOrder: TypeAlias = _WireGridOrder
+position_from_wire: Final = _position
+grid_order_from_wire: Final = _grid_order
+UNCONVERTIBLE: Final = _UNCONVERTIBLE
