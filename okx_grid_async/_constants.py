@@ -65,3 +65,39 @@ MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 
 # Error bodies kept on exceptions, in characters.
 RAW_TEXT_LIMIT: Final = 500
+
+# The business WebSocket (grid-positions, grid-orders-contract): hosts per REST host,
+# live and demo. An unknown https host keeps its name; a loopback http one (the
+# simulator) is served plain ws:// on the same port.
+WS_BUSINESS_PATH: Final = "/ws/v5/business"
+WS_HOSTS: Final = {
+    # REST host: (live WebSocket host, demo WebSocket host)
+    "www.okx.com": ("ws.okx.com:8443", "wspap.okx.com:8443"),
+    "openapi.okx.com": ("ws.okx.com:8443", "wspap.okx.com:8443"),
+    "okx.com": ("ws.okx.com:8443", "wspap.okx.com:8443"),
+    "us.okx.com": ("wsus.okx.com:8443", "wsuspap.okx.com:8443"),
+    "eea.okx.com": ("wseea.okx.com:8443", "wseeapap.okx.com:8443"),
+    "my.okx.com": ("wseea.okx.com:8443", "wseeapap.okx.com:8443"),
+}
+# Heartbeat: OKX closes a connection silent for 30 s (4004). After WS_HEARTBEAT seconds
+# without a message the client sends "ping", and gives up on the connection when no
+# message has come WS_PONG_TIMEOUT seconds later.
+WS_IDLE_LIMIT: Final = 30.0
+WS_HEARTBEAT: Final = 20.0
+WS_PONG_TIMEOUT: Final = 5.0
+# 3 connection requests per second per IP, shared by every stream of the process.
+WS_CONNECT_MAX_RATE: Final = 3
+WS_CONNECT_PERIOD: Final = 1.0
+# 480 login/subscribe/unsubscribe operations per connection per hour; 64 KB per message.
+WS_OPS_PER_HOUR: Final = 480
+WS_OPS_PERIOD: Final = 3600.0
+WS_MAX_MESSAGE_BYTES: Final = 65536
+# Reconnect backoff (jittered, exponential); a connection that lived this long resets it.
+WS_BACKOFF_BASE: Final = 0.5
+WS_BACKOFF_CAP: Final = 30.0
+WS_STABLE_AFTER: Final = 30.0
+# Seconds to wait for the server's close frame once ours is sent.
+WS_CLOSE_TIMEOUT: Final = 1.0
+# Resync after a reconnect: reads of watched grids' positions in flight at once (each
+# through the rate limiter, which does the pacing).
+WS_RESYNC_CONCURRENCY: Final = 20

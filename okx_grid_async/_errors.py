@@ -8,7 +8,8 @@
     │   ├── ParameterError               50014, 51000
     │   ├── OrderNotFoundError           51603: no such (pending) order
     │   ├── AuthenticationError          501xx
-    │   │   └── TimestampExpiredError    50102
+    │   │   ├── TimestampExpiredError    50102
+    │   │   └── LoginRefusedError        600xx: the WebSocket login was refused
     │   └── GridError                    the grid-bot codes
     │       ├── NoPositionError          51058
     │       ├── GridStateError           51059
@@ -49,6 +50,7 @@ __all__ = [
     "GridStateError",
     "GridStoppingError",
     "HTTPStatusError",
+    "LoginRefusedError",
     "MalformedResponseError",
     "NoPositionError",
     "NotGridPolicyError",
@@ -121,11 +123,25 @@ class OrderNotFoundError(OKXAPIError):
 
 
 class AuthenticationError(OKXAPIError):
-    """A 501xx code: key, passphrase, signature, timestamp, IP whitelist or environment."""
+    """A 501xx code: key, passphrase, signature, timestamp, IP whitelist or environment.
+
+    A refused WebSocket login (600xx) is its subclass `LoginRefusedError`.
+    """
 
 
 class TimestampExpiredError(AuthenticationError):
     """50102: the request's timestamp was more than 30 s from OKX's clock."""
+
+
+class LoginRefusedError(AuthenticationError):
+    """OKX refused the WebSocket login of a stream (60004-60009, 60024, 60032, ...).
+
+    Raised from the stream's iterator; the stream is over. ``http_status`` is 101,
+    the status of the WebSocket upgrade the answer came on.
+    """
+
+    def __str__(self) -> str:
+        return f"WebSocket login refused: OKX code {self.code}: {self.msg or '(no message)'}"
 
 
 class GridError(OKXAPIError):

@@ -27,6 +27,8 @@ OUTCOME: Final = "okx_grid.outcome"
 CODE: Final = "okx_grid.code"
 REASON: Final = "okx_grid.retry.reason"
 ATTEMPT: Final = "okx_grid.attempt"
+WS_CHANNEL: Final = "okx_grid.ws.channel"
+WS_REASON: Final = "okx_grid.ws.reason"
 _SCOPE: Final = "okx_grid_async"
 
 
@@ -37,6 +39,7 @@ class Telemetry:
         "_by_endpoint",
         "_by_outcome",
         "_by_reason",
+        "_by_ws_reason",
         "clock",
         "queue",
         "request_duration",
@@ -44,6 +47,7 @@ class Telemetry:
         "retries",
         "tracer",
         "wait_duration",
+        "ws_reconnects",
     )
 
     def __init__(
@@ -80,9 +84,15 @@ class Telemetry:
             unit="{retry}",
             description="Requests sent again after a failed attempt, by reason.",
         )
+        self.ws_reconnects = meter.create_counter(
+            "okx_grid.ws.reconnects",
+            unit="{reconnect}",
+            description="WebSocket connections of a stream replaced by a new one, by reason.",
+        )
         self._by_endpoint: dict[str, dict[str, str]] = {}
         self._by_outcome: dict[tuple[str, str, str], dict[str, str]] = {}
         self._by_reason: dict[tuple[str, str], dict[str, str]] = {}
+        self._by_ws_reason: dict[tuple[str, str], dict[str, str]] = {}
 
     def begin(self, method: str, path: str) -> CallTrace:
         """Start the span of one call, current until `CallTrace.end`."""
@@ -115,6 +125,14 @@ class Telemetry:
         if attributes is None:
             attributes = self._by_reason[key] = {ENDPOINT: path, REASON: reason}
         return attributes
+
+    def ws_reconnected(self, channel: str, reason: str) -> None:
+        """Count one reconnect of a stream on ``channel`` (``grid-positions``...) for ``reason``."""
+        key = (channel, reason)
+        attributes = self._by_ws_reason.get(key)
+        if attributes is None:
+            attributes = self._by_ws_reason[key] = {WS_CHANNEL: channel, WS_REASON: reason}
+        self.ws_reconnects.add(1, attributes)
 
 
 class CallTrace:

@@ -69,7 +69,13 @@ from ._validation import check_seconds
 if TYPE_CHECKING:
     from ._otel import CallTrace, Telemetry
 
-__all__ = ["PUBLIC_INSTRUMENTS_LIMITER", "Transport", "forget_shared_state", "validate_base_url"]
+__all__ = [
+    "PUBLIC_INSTRUMENTS_LIMITER",
+    "Transport",
+    "forget_shared_state",
+    "is_loopback",
+    "validate_base_url",
+]
 
 R = TypeVar("R")
 W = TypeVar("W")
@@ -93,6 +99,8 @@ _ACCOUNT_CONFIG_LIMITER: Final = LocalRateLimiter(
     ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD
 )
 _ANY_KEY: Final = "*"
+# What a WebSocket login signs in place of a request path (with GET and no body).
+_WS_VERIFY_PATH: Final = "/users/self/verify"
 
 
 class _ServerClock:
@@ -153,7 +161,7 @@ def validate_base_url(base_url: str) -> str:
         raise ValueError(f"base_url must be an https:// URL with a host, not {base_url!r}")
     if url.path not in ("", "/") or url.query_string or url.fragment or url.user:
         raise ValueError(f"base_url must be scheme://host[:port] only, not {base_url!r}")
-    if url.scheme == "http" and not _is_loopback(url.host):
+    if url.scheme == "http" and not is_loopback(url.host):
         raise ValueError(
             f"base_url {base_url!r}: plain http is allowed only to a loopback host "
             "(the simulator); use https"
@@ -161,7 +169,7 @@ def validate_base_url(base_url: str) -> str:
     return str(url.origin())
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
@@ -352,6 +360,29 @@ class Transport:
     def timestamp(self) -> str:
         """OK-ACCESS-TIMESTAMP for a request sent now, on OKX's clock."""
         return format_timestamp(self._clock.time() + self._server_clock.offset_ms / 1000.0)
+
+    def ws_login_args(self) -> dict[str, str]:
+        """The argument of a WebSocket ``login`` sent now (it holds the passphrase and a sign).
+
+        Its timestamp is Unix seconds on OKX's clock as last measured; the sign is
+        the REST one over ``timestamp + "GET" + "/users/self/verify"``.
+        """
+        timestamp = str(int(self._clock.time() + self._server_clock.offset_ms / 1000.0))
+        return {
+            "apiKey": self._credentials.api_key,
+            "passphrase": self._credentials.passphrase,
+            "timestamp": timestamp,
+            "sign": self._credentials.sign(timestamp, "GET", _WS_VERIFY_PATH, ""),
+        }
+
+    def clock_is_fresh(self) -> bool:
+        """Whether OKX's clock offset was measured recently enough to sign with."""
+        return self._server_clock.fresh(self._clock.monotonic())
+
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The OpenTelemetry recorder of this client, None without ``opentelemetry-api``."""
+        return self._telemetry
 
     # ------------------------------------------------------------ requests
 
