@@ -22,6 +22,7 @@ from ._errors import (
     GridStateError,
     GridStoppingError,
     HTTPStatusError,
+    LoginRefusedError,
     MalformedResponseError,
     NoPositionError,
     NotGridPolicyError,
@@ -45,6 +46,7 @@ from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, Gri
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
 from ._validation import InvalidArgumentError
+from ._ws import WatchFailure, WatchStats, WatchStream
 
 __version__ = "0.1.0"
 
@@ -75,6 +77,7 @@ __all__ = [
     "InvalidArgumentError",
     "LimiterStats",
     "LocalRateLimiter",
+    "LoginRefusedError",
     "MalformedResponseError",
     "NoPositionError",
     "NotGridPolicyError",
@@ -95,6 +98,9 @@ __all__ = [
     "TimestampExpiredError",
     "TransportError",
     "WaitTimeoutError",
+    "WatchFailure",
+    "WatchStats",
+    "WatchStream",
     "__version__",
     "default_rate_limiter",
 ]

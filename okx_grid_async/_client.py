@@ -24,6 +24,8 @@ from ._constants import (
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
     PUBLIC_INSTRUMENTS_PATH,
+    WS_HEARTBEAT,
+    WS_PONG_TIMEOUT,
 )
 from ._credentials import Credentials
 from ._errors import MalformedResponseError, NoPositionError
@@ -59,6 +61,7 @@ from ._validation import (
     check_seconds,
     wire_decimal,
 )
+from ._ws import Streams, WatchStream
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -114,13 +117,19 @@ class GridClient:
             by default the global one.
         trace_configs: aiohttp ``TraceConfig`` hooks for the session the client
             creates. A borrowed ``session=`` keeps its own: passing both is an error.
+        ws_url: the business WebSocket of `watch_positions()` and `watch_grids()`
+            (``wss://``, or ``ws://`` to a loopback host). By default OKX's for
+            ``base_url`` and ``demo`` (e.g. ``wss://ws.okx.com:8443/ws/v5/business``,
+            ``wss://wspap.okx.com:8443/ws/v5/business`` for demo; US and EEA alike),
+            or ``ws://`` to the simulator's host and port.
 
     Raises:
         ValueError: a bad base_url, max_attempts or user_id; a timeout or
             connect_timeout that is not a finite number of seconds > 0; a
             wait_timeout that is not None or a number of seconds > 0.
         TypeError: credentials that are not Credentials, or a non-bool demo.
-        ValueError: ``trace_configs`` together with a borrowed ``session``.
+        ValueError: ``trace_configs`` together with a borrowed ``session``; a
+            ``ws_url`` that is not ``wss://`` (or ``ws://`` to a loopback host).
     """
 
     def __init__(
@@ -140,6 +149,7 @@ class GridClient:
         meter_provider: MeterProvider | None = None,
         tracer_provider: TracerProvider | None = None,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
+        ws_url: str | None = None,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
@@ -170,6 +180,7 @@ class GridClient:
             telemetry=call_telemetry(clock or SystemClock(), meter_provider, tracer_provider),
             trace_configs=trace_configs,
         )
+        self._streams = Streams(self._transport, ws_url, clock)
         self._state: Literal["new", "open", "closed"] = "new"
         self._sweeps = SweepRegistry()
         self._instruments = instrument_cache(clock)
@@ -194,13 +205,15 @@ class GridClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop this client's sweeps, then close its session (a borrowed one is left open).
+        """Stop this client's streams and sweeps, then close its session (unless borrowed).
 
-        A sweep still running, or suspended after a ``break``, has its requests
-        cancelled and its workers awaited; its next result raises ``RuntimeError``.
+        A stream's socket is closed and its tasks awaited. A sweep still running, or
+        suspended after a ``break``, has its requests cancelled and its workers
+        awaited. The next read of either raises ``RuntimeError``.
         """
         self._state = "closed"
         try:
+            await self._streams.aclose()
             await self._sweeps.aclose()
         finally:
             await self._transport.close()
@@ -209,6 +222,11 @@ class GridClient:
     def base_url(self) -> str:
         """The origin requests go to."""
         return self._transport.base_url
+
+    @property
+    def ws_url(self) -> str:
+        """The business WebSocket that streams connect to."""
+        return self._streams.ws_url
 
     @property
     def user_key(self) -> str:
@@ -558,6 +576,77 @@ class GridClient:
             return await self.get_positions(algo_id, timeout=timeout, wait_timeout=wait_timeout)
 
         return sweep(algo_ids, fetch, concurrency, self._sweeps)
+
+    def watch_positions(
+        self,
+        algo_ids: AlgoIds,
+        *,
+        heartbeat: float = WS_HEARTBEAT,
+        pong_timeout: float = WS_PONG_TIMEOUT,
+    ) -> WatchStream[GridPosition]:
+        """Watch grids' positions as OKX pushes them (WebSocket channel ``grid-positions``).
+
+        ``algo_ids`` as for `sweep_positions()`: ids or `GridOrder`, from an iterable
+        or an async iterable (each id is subscribed as it comes), all over one
+        connection. The stream yields a `GridPosition` (with ``p_time``) for each
+        push: first each grid's current position, then one per change (a close, a
+        fill, a mark-price move...). A grid that cannot be watched is a `WatchFailure`
+        item (`GridNotFoundError` for an unknown grid), and the stream goes on. After
+        a reconnect each watched grid is read once with `get_positions()`, through
+        the rate limiter. See `WatchStream` for the guarantees, and Watching in the docs.
+
+        Args:
+            algo_ids: the grids to watch.
+            heartbeat: seconds without a message after which ``ping`` is sent (< 30).
+            pong_timeout: seconds to wait for an answer to ``ping`` before
+                connecting again.
+
+        Raises:
+            ValueError: a heartbeat or pong_timeout that is not a number of seconds > 0,
+                or a heartbeat of 30 s or more.
+            RuntimeError: the client is closed.
+        """
+        return self._streams.positions(
+            algo_ids, self.get_positions, heartbeat=heartbeat, pong_timeout=pong_timeout
+        )
+
+    def watch_grids(
+        self,
+        inst_type: str = "ANY",
+        *,
+        inst_id: str | None = None,
+        algo_id: str | None = None,
+        heartbeat: float = WS_HEARTBEAT,
+        pong_timeout: float = WS_PONG_TIMEOUT,
+    ) -> WatchStream[GridOrder]:
+        """Watch the account's contract grids' states (WebSocket ``grid-orders-contract``).
+
+        Yields a `GridOrder` for every grid that matches, first as it is, then on
+        each change: ``state == "no_close_position"`` is a grid stopped with its
+        position kept. After a reconnect, ``orders-algo-pending`` is read once
+        (through the rate limiter). The rest as `watch_positions()`.
+
+        Args:
+            inst_type: ``SWAP``, ``FUTURES`` or ``ANY``.
+            inst_id: only this instrument's grids.
+            algo_id: only this grid.
+            heartbeat: seconds without a message after which ``ping`` is sent (< 30).
+            pong_timeout: seconds to wait for an answer to ``ping``.
+
+        Raises:
+            TypeError: an argument of the wrong type.
+            InvalidArgumentError: an unknown inst_type, a malformed inst_id or algo_id.
+            ValueError: a bad heartbeat or pong_timeout.
+            RuntimeError: the client is closed.
+        """
+        return self._streams.grids(
+            inst_type,
+            inst_id,
+            algo_id,
+            lambda: self.iter_grids(inst_id=inst_id),
+            heartbeat=heartbeat,
+            pong_timeout=pong_timeout,
+        )
 
     def __repr__(self) -> str:
         return f"GridClient({self._transport!r}, state={self._state!r})"

@@ -17,6 +17,8 @@ EXPECTED = {
     "GridClient", "Credentials", "GridPosition", "ClosePositionResult",
     "CancelCloseOrderResult", "GridOrder", "SweepResult", "CloseReconciliation",
     "Instrument",
+    # streams
+    "WatchStream", "WatchFailure", "WatchStats",
     # rate limiting and time
     "RateLimiter", "LocalRateLimiter", "RedisRateLimiter", "LimiterStats",
     "default_rate_limiter", "Clock", "SystemClock",
@@ -30,7 +32,7 @@ EXPECTED = {
     "ClosingOrderExistsError", "NotGridPolicyError", "HTTPStatusError",
     "MalformedResponseError", "TransportError", "DeadlineExceededError",
     "RateLimiterUnavailableError", "OutcomeUnknownError", "InvalidArgumentError",
-    "NotSentError", "WaitTimeoutError", "ResponseTooLargeError",
+    "NotSentError", "WaitTimeoutError", "ResponseTooLargeError", "LoginRefusedError",
     "__version__",
 }  # fmt: skip
 
@@ -62,7 +64,7 @@ def test_every_exception_is_under_okx_error() -> None:
         for n in okx_grid_async.__all__
         if n.endswith("Error") and inspect.isclass(getattr(okx_grid_async, n))
     ]
-    assert len(errors) == 27
+    assert len(errors) == 28
     for cls in errors:
         assert issubclass(cls, OKXError), cls
 

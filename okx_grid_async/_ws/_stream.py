@@ -1,0 +1,551 @@
+"""A watch stream: what `GridClient.watch_positions` and `watch_grids` return.
+
+`WatchStream` is the public face: an async iterator and an async context manager.
+Behind it, `StreamCore` runs the tasks:
+
+- the runner connects (a `Connection`), subscribes everything watched, and when the
+  connection ends (a drop, a missed ``pong``, a close such as 4004) or OKX announces
+  a restart (64008) connects again with jittered exponential backoff; after a gap,
+  it resyncs over REST once the new subscriptions are answered;
+- the puller reads the ids given (an iterable or async iterable) and has new ones
+  subscribed on the open connection;
+- a resync, started by the runner, reads every watched grid once through the
+  client's rate-limited REST path.
+
+Updates wait for the consumer in an `Inbox`: the newest version of each grid (older
+and duplicate versions dropped by ``uTime``), in the order they came. Leaving the
+``async with`` block, `aclose()`, closing the client, or dropping the iterator
+(a ``break`` out of ``async for``) cancels and awaits every task and closes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import weakref
+from collections import OrderedDict
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Callable,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from types import TracebackType
+from typing import Any, Final, Generic, Self, TypeAlias, TypeVar
+
+import msgspec
+
+from okx_grid_async._clock import Clock
+from okx_grid_async._errors import OKXError
+from okx_grid_async._transport import Transport
+
+from ._connection import Connection, TransientError
+from ._policy import Backoff, Versioned, is_stale
+from ._protocol import Channel, arg_key
+
+__all__ = ["Resync", "StreamCore", "StreamRegistry", "WatchFailure", "WatchStats", "WatchStream"]
+
+W = TypeVar("W")
+T = TypeVar("T", bound=Versioned)  # GridPosition, GridOrder
+
+logger: Final = logging.getLogger("okx_grid_async")
+
+
+class WatchFailure(msgspec.Struct, frozen=True):
+    """A grid the stream cannot watch or read, yielded in place of an update.
+
+    The same shape as a failed `SweepResult`: ``algo_id`` and ``error``. An unknown
+    grid (OKX answers the subscription with 60018) is a `GridNotFoundError` and is
+    watched no more; an id that is not a string of digits is an
+    `InvalidArgumentError` (``algo_id`` is then its ``repr``); a resync read that
+    failed carries that read's error. ``algo_id`` is ``""`` when the error concerns
+    no one grid (a ``watch_grids`` subscription or listing). The stream goes on.
+    """
+
+    algo_id: str
+    error: OKXError
+
+
+class WatchStats(msgspec.Struct, kw_only=True):
+    """A stream's figures so far.
+
+    Attributes:
+        connects: connections opened and logged in.
+        reconnects: connections replaced: dropped, silent, closed by OKX, or ahead of
+            a restart (64008).
+        pushes: push messages received.
+        updates: updates and errors handed to the iterator.
+        dropped: rows not handed on because an equal or newer version was (by ``uTime``).
+        conflated: versions replaced by a newer one of the same grid before being read.
+        resync_requests: REST requests spent on resyncs (each through the rate limiter).
+        watching: subscription arguments watched now (grids, for ``watch_positions``).
+    """
+
+    connects: int = 0
+    reconnects: int = 0
+    pushes: int = 0
+    updates: int = 0
+    dropped: int = 0
+    conflated: int = 0
+    resync_requests: int = 0
+    watching: int = 0
+
+
+# Reads every watched argument's rows over REST; counts its requests in the stats.
+Resync: TypeAlias = Callable[
+    [list[Mapping[str, str]], WatchStats], AsyncGenerator["T | WatchFailure", None]
+]
+Ids: TypeAlias = Iterable[object] | AsyncIterable[object]
+Arg: TypeAlias = Mapping[str, str]
+
+
+class _End:
+    """The stream ended normally (closed by its owner, or nothing left to watch)."""
+
+    __slots__ = ()
+
+
+_ENDED: Final = _End()
+
+
+class Inbox(Generic[T]):
+    """Updates waiting for the consumer: the newest version of each key, oldest key first.
+
+    A newer version of a key that is still waiting takes its place (so a slow
+    consumer reads the latest state, and memory is bounded by the number of keys);
+    a version that is not news (`is_stale`) is dropped.
+    """
+
+    __slots__ = ("_channel", "_end", "_held", "_waiter", "_waiting", "stats")
+
+    def __init__(self, channel: Channel[W, T], stats: WatchStats) -> None:
+        self._channel: Channel[object, T] = channel  # type: ignore[assignment]
+        self.stats = stats
+        self._held: dict[Hashable, T] = {}
+        self._waiting: OrderedDict[Hashable, T | WatchFailure] = OrderedDict()
+        self._waiter: asyncio.Future[None] | None = None
+        self._end: BaseException | _End | None = None
+
+    def offer(self, item: T) -> None:
+        """Hand on ``item`` unless a version as new of its key was already handed on."""
+        channel = self._channel
+        key = channel.key(item)
+        held = self._held.get(key)
+        if held is not None and is_stale(held, item, channel.same):
+            self.stats.dropped += 1
+            return
+        self._held[key] = item
+        if key in self._waiting:
+            self.stats.conflated += 1
+        self._waiting[key] = item
+        self._wake()
+
+    def fail(self, error: WatchFailure) -> None:
+        """Hand on a grid's error."""
+        self._waiting[("error", error.algo_id, id(error))] = error
+        self._wake()
+
+    def end(self, reason: BaseException | _End) -> None:
+        """No more updates after those waiting: then raise ``reason`` (or stop). First wins."""
+        if self._end is None:
+            self._end = reason
+            self._wake()
+
+    @property
+    def ended(self) -> bool:
+        return self._end is not None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> T | WatchFailure:
+        """The next update; raises the end's exception (once), then StopAsyncIteration."""
+        while not self._waiting:
+            end = self._end
+            if isinstance(end, BaseException):
+                self._end = _ENDED
+                raise end
+            if end is not None:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        self.stats.updates += 1
+        return self._waiting.popitem(last=False)[1]
+
+
+class StreamRegistry:
+    """A client's streams that may still run, held weakly; closing it stops them all."""
+
+    __slots__ = ("_closed", "_closing", "_cores")
+
+    def __init__(self) -> None:
+        self._cores: weakref.WeakSet[StreamCore[Any, Any]] = weakref.WeakSet()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def add(self, core: StreamCore[W, T]) -> None:
+        """Track ``core``; refused once closed."""
+        if self._closed:
+            raise RuntimeError("this GridClient is closed: a closed client starts no stream")
+        self._cores.add(core)
+
+    def close_soon(self, core: StreamCore[W, T]) -> None:
+        """Close ``core`` in a task (its iterator was dropped); `aclose()` awaits it."""
+        try:
+            task = asyncio.get_running_loop().create_task(core.aclose())
+        except RuntimeError:  # no loop runs here any more: its tasks are gone with it
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Stop every stream (its next read raises RuntimeError) and wait until all ended."""
+        self._closed = True
+        reason = RuntimeError("the GridClient was closed: this stream was stopped")
+        cores = list(self._cores)
+        for core in cores:
+            core.inbox.end(reason)
+        await asyncio.gather(*(core.aclose() for core in cores), *self._closing)
+
+
+class StreamCore(Generic[W, T]):
+    """The tasks of one stream and what they share. Not public: `WatchStream` is."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        ws_url: str,
+        clock: Clock,
+        channel: Channel[W, T],
+        *,
+        args: list[Arg],
+        ids: Ids | None,
+        arg_of: Callable[[object], Arg | WatchFailure] | None,
+        resync: Resync[T],
+        heartbeat: float,
+        pong_timeout: float,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.ws_url = ws_url
+        self.clock = clock
+        self.channel = channel
+        self.stats = WatchStats()
+        self.inbox: Inbox[T] = Inbox(channel, self.stats)
+        self._args: dict[str, Arg] = {arg_key(a): a for a in args}
+        self._new: list[Arg] = []
+        self._ids = ids
+        self._arg_of = arg_of
+        self._ids_done = ids is None
+        self._resync = resync
+        self._heartbeat = heartbeat
+        self._pong_timeout = pong_timeout
+        self._backoff = Backoff(jitter or random.Random().random)  # noqa: S311 (jitter)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._resyncing: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._state = "new"
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Start the runner (and the puller), once.
+
+        Raises:
+            RuntimeError: the client is not open.
+        """
+        if self._state != "new":
+            return
+        self.transport.session  # noqa: B018 (raises RuntimeError unless the client is open)
+        self._state = "running"
+        self._tasks.append(asyncio.create_task(self._run(), name=f"okx-ws {self.channel.name}"))
+        if self._ids is not None:
+            self._tasks.append(asyncio.create_task(self._pull(self._ids)))
+
+    async def next(self) -> T | WatchFailure:
+        """The stream's next update, starting it if need be."""
+        if self._state == "new" and not self.inbox.ended:
+            self.start()
+        return await self.inbox.get()
+
+    async def aclose(self) -> None:
+        """Cancel and await every task; the socket is closed. Idempotent."""
+        self._state = "closed"
+        self.inbox.end(_ENDED)
+        tasks = [*self._tasks, *([self._resyncing] if self._resyncing else [])]
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in tasks if t is not current), return_exceptions=True)
+
+    def _terminate(self, reason: BaseException | _End) -> None:
+        """End the stream from inside: its consumer sees ``reason``; every task stops."""
+        self.inbox.end(reason)
+        current = asyncio.current_task()
+        for task in [*self._tasks, *([self._resyncing] if self._resyncing else [])]:
+            if task is not current:
+                task.cancel()
+
+    # ------------------------------------------------------------ what is watched
+
+    def _wake(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _pull(self, ids: Ids) -> None:
+        """Read the ids given; have each new one subscribed."""
+        try:
+            if isinstance(ids, AsyncIterable):
+                async for item in ids:
+                    self._watch(item)
+            else:
+                for item in ids:
+                    self._watch(item)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a failing id source ends the stream, as it ends a sweep
+            self._terminate(exc)
+            return
+        self._ids_done = True
+        self._end_if_idle()
+
+    def _watch(self, item: object) -> None:
+        assert self._arg_of is not None
+        arg = self._arg_of(item)
+        if isinstance(arg, WatchFailure):
+            self.inbox.fail(arg)
+            return
+        key = arg_key(arg)
+        if key not in self._args:
+            self._args[key] = arg
+            self._new.append(arg)
+            self._wake()
+
+    def _end_if_idle(self) -> None:
+        if self._ids_done and not self._args:
+            self._terminate(_ENDED)  # nothing (left) to watch
+
+    # ------------------------------------------------------------ the connection's sink
+
+    def pushed(self, items: Sequence[T]) -> None:
+        self.stats.pushes += 1
+        offer = self.inbox.offer
+        for item in items:
+            offer(item)
+
+    def failed(self, algo_id: str, error: OKXError) -> None:
+        self.inbox.fail(WatchFailure(algo_id, error))
+
+    def refused(self, arg: Mapping[str, str], algo_id: str, error: OKXError) -> None:
+        logger.warning("WebSocket: %s refused: %s", arg_key(arg), error)
+        self._args.pop(arg_key(arg), None)
+        self.inbox.fail(WatchFailure(algo_id, error))
+        self._end_if_idle()
+
+    # ------------------------------------------------------------ the runner
+
+    async def _run(self) -> None:
+        conn: Connection[W, T] | None = None
+        gap = False  # a change may have been missed: resync once subscribed again
+        clock_resynced = False
+        attempts = 0
+        try:
+            while True:
+                if attempts:
+                    delay = self._backoff.next_delay()
+                    logger.info("WebSocket %s: connecting again in %.2f s", self.ws_url, delay)
+                    await self.clock.sleep(delay)
+                attempts += 1
+                new = self._connection()
+                try:
+                    await new.open(may_resync_clock=not clock_resynced)
+                    self.stats.connects += 1
+                    self._new.clear()  # everything watched is in this subscription
+                    await new.subscribe(list(self._args.values()))
+                    await new.answered()
+                except TransientError as failure:
+                    await new.close()
+                    clock_resynced = failure.clock_resynced
+                    logger.warning("WebSocket %s: connection failed (%s)", self.ws_url, failure)
+                    continue
+                except BaseException:
+                    await new.close()
+                    raise
+                clock_resynced = False
+                logger.info("WebSocket %s: connected, %d subscribed", self.ws_url, len(self._args))
+                old, conn = conn, new
+                if old is not None:
+                    gap = gap or old.ended.done()
+                    await old.close()
+                if gap:
+                    await self._start_resync()
+                    gap = False
+                reason = await self._serve(conn)
+                logger.warning(
+                    "WebSocket %s: %s (%s)",
+                    self.ws_url,
+                    "OKX will restart: connecting ahead of it" if reason == "notice" else reason,
+                    conn.detail or reason,
+                )
+                self._backoff.connection_ended(self.clock.monotonic() - conn.opened_at)
+                self.stats.reconnects += 1
+                telemetry = self.transport.telemetry
+                if telemetry is not None:
+                    telemetry.ws_reconnected(self.channel.name, reason)
+                if reason != "notice":
+                    await conn.close()
+                    conn = None
+                    gap = True
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a refused login, a refused upgrade, a fault of ours
+            self._terminate(exc)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    def _connection(self) -> Connection[W, T]:
+        return Connection(
+            self.transport,
+            self.ws_url,
+            self.channel,
+            self,
+            self.clock,
+            self._heartbeat,
+            self._pong_timeout,
+            self._wake,
+        )
+
+    async def _serve(self, conn: Connection[W, T]) -> str:
+        """Subscribe new ids as they come until the connection ends ("notice": ahead of 64008)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if conn.ended.done():
+                return conn.ended.result()
+            if conn.notice.is_set():
+                return "notice"
+            if self._new:
+                args, self._new = self._new, []
+                try:
+                    await conn.subscribe(args)
+                except TransientError:
+                    continue  # the reader has seen it too: ended is (about to be) set
+                continue
+            self._wakeup = loop.create_future()
+            try:
+                await self._wakeup
+            finally:
+                self._wakeup = None
+
+    async def _start_resync(self) -> None:
+        previous, self._resyncing = self._resyncing, None
+        if previous is not None:
+            previous.cancel()
+            await asyncio.wait({previous})
+        args = list(self._args.values())
+        self._resyncing = asyncio.create_task(self._resync_all(args))
+
+    async def _resync_all(self, args: list[Arg]) -> None:
+        """Read every watched argument once over REST and offer what it says."""
+        logger.info("WebSocket %s: resyncing %d over REST", self.ws_url, len(args))
+        try:
+            async with contextlib.aclosing(self._resync(args, self.stats)) as rows:
+                async for item in rows:
+                    if isinstance(item, WatchFailure):
+                        self.inbox.fail(item)
+                    else:
+                        self.inbox.offer(item)
+        except asyncio.CancelledError:
+            raise
+        except OKXError as error:  # the listing as a whole failed (watch_grids)
+            self.inbox.fail(WatchFailure("", error))
+        except BaseException as exc:
+            self._terminate(exc)
+
+
+class WatchStream(Generic[T]):
+    """Updates pushed by OKX's business WebSocket: an async iterator and context manager.
+
+    Made by `GridClient.watch_positions()` (items: `GridPosition`) and
+    `GridClient.watch_grids()` (items: `GridOrder`); a grid that cannot be watched
+    is a `WatchFailure` item, and the stream goes on. Use it as::
+
+        async with client.watch_positions(ids) as stream:
+            async for item in stream:
+                ...
+
+    The connection opens on entering (or on the first read), logs in and
+    subscribes. It is kept alive with ``ping`` and replaced, with jittered
+    exponential backoff, when it drops, goes silent, is closed by OKX or OKX
+    announces a restart (64008); after a gap every watched grid is read once over
+    REST, so no change made meanwhile is lost. Per grid, updates come in ``uTime``
+    order without duplicates; a newer version of a grid not yet read replaces the
+    waiting one.
+
+    The stream does not end by itself while something is watched. Leaving the
+    ``async with`` block, `aclose()`, closing the client, cancelling the reading
+    task or dropping the iterator (``break``) closes the socket and every task.
+
+    Raises (from the iteration):
+        LoginRefusedError: OKX refused the login (never retried).
+        HTTPStatusError: the WebSocket upgrade was refused (other than 429 or 5xx).
+        RuntimeError: the client is not open, or was closed (the stream with it).
+        Exception: whatever the id source raised.
+    """
+
+    __slots__ = ("__weakref__", "_core")
+
+    def __init__(self, core: StreamCore[W, T], registry: StreamRegistry) -> None:
+        self._core: StreamCore[object, T] = core  # type: ignore[assignment]
+        registry.add(core)
+        # Dropped unclosed (a ``break`` out of ``async for``): close it on the loop.
+        weakref.finalize(self, registry.close_soon, core)
+
+    async def __aenter__(self) -> Self:
+        self._core.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._core.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T | WatchFailure:
+        return await self._core.next()
+
+    async def aclose(self) -> None:
+        """Close the socket and stop every task of the stream; its next read ends. Idempotent."""
+        await self._core.aclose()
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL the stream connects to."""
+        return self._core.ws_url
+
+    @property
+    def stats(self) -> WatchStats:
+        """A copy of the stream's figures so far."""
+        core = self._core
+        return msgspec.structs.replace(core.stats, watching=len(core._args))
+
+    def __repr__(self) -> str:
+        core = self._core
+        return f"WatchStream({core.channel.name!r}, {core.ws_url!r}, watching={len(core._args)})"
