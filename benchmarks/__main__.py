@@ -33,6 +33,8 @@ BENCHMARKS: Final = {
     "gathering": ("issue 11: a gather of 1,000 polls with defaults, 1 process and 3", 330),
     # About 280 s: 220 polls per client at 5 round trips, then 300 polls through Redis.
     "latency": ("issue 12: the whole budget at 0-400 ms round trips, vs ccxt", 420),
+    # About 250 s: 30 s of pushes, a resync of 1,000 and a polling round of 1,000 at 10/s.
+    "watching": ("issue 13: 1,000 grids pushed over a WebSocket vs polled", 420),
 }
 
 

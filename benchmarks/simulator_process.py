@@ -11,7 +11,8 @@ it reads a JSON :class:`SimulatorConfig` on stdin, creates one account and
 ``grids`` grids (algoIds ``first_algo_id``, ``first_algo_id + 1``, ...), starts
 on a free port of 127.0.0.1 and prints a JSON :class:`Started`. Then it answers
 ``arrivals PATH`` with a JSON list of :class:`~okx_grid_async.simulator.Arrival`
-(that account's, on that path), and stops on ``stop`` or at end of input, so it
+(that account's, on that path), ``call NAME`` by calling a fault method such as
+``ws_drop_all`` (answering ``null``), and stops on ``stop`` or at end of input, so it
 never outlives its parent.
 """
 
@@ -33,6 +34,8 @@ _START_TIMEOUT: Final = 30.0
 _ANSWER_TIMEOUT: Final = 30.0
 _STOP_TIMEOUT: Final = 10.0
 _LINE_LIMIT: Final = 64 * 1024 * 1024  # an arrivals answer for 100,000 requests fits
+# The simulator's methods a parent may call (``call NAME``), none taking arguments.
+_CALLABLE: Final = frozenset({"ws_drop_all", "ws_clear_faults"})
 
 
 class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +48,7 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     first_algo_id: int = 500_000_000_000_000_000
     history_limit: int | None = 200_000
     seed: int = 1
+    price_tick_interval: float | None = None
 
 
 class SimAccountInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +130,11 @@ class SimulatorProcess:
         self._send(f"arrivals {path}")
         return msgspec.json.decode(await self._line(_ANSWER_TIMEOUT), type=list[Arrival])
 
+    async def command(self, name: str) -> None:
+        """Call one of the simulator's fault methods without arguments (``ws_drop_all``...)."""
+        self._send(f"call {name}")
+        await self._line(_ANSWER_TIMEOUT)
+
     def _info(self) -> Started:
         if self._started is None:
             raise RuntimeError("the simulator process is not running")
@@ -172,6 +181,7 @@ async def _serve(config: SimulatorConfig) -> None:
         enforce_limits=config.enforce_limits,
         seed=config.seed,
         history_limit=config.history_limit,
+        price_tick_interval=config.price_tick_interval,
     ) as sim:
         account = sim.add_account()
         for i in range(config.grids):
@@ -188,6 +198,9 @@ async def _serve(config: SimulatorConfig) -> None:
             command, _, argument = line.partition(" ")
             if command == "arrivals":
                 _answer(msgspec.json.encode(sim.arrivals(account.user_id, argument)))
+            elif command == "call" and argument in _CALLABLE:
+                getattr(sim, argument)()
+                _answer(b"null")
             elif command in ("stop", ""):
                 return
             else:
