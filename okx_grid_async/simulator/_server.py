@@ -3,8 +3,8 @@
 One handler serves every path. For a private endpoint it:
 
 1. records the raw request (`GridSimulator.requests`) and its arrival time;
-2. authenticates it as OKX does (HTTP 401, see `_REQUIRED_HEADERS` and
-   `GridSimulator._authenticate()`), the key's environment included (50101);
+2. authenticates it as OKX does (HTTP 401, see ``_auth``), the key's
+   environment included (50101);
    a failure is logged with user ``None``;
 3. answers 50011 for an injected RATE_LIMIT_50011 fault, without using budget;
 4. checks the (user, path) sliding window, under that path's limit (see
@@ -31,19 +31,14 @@ either.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
-import hashlib
-import hmac
 import random
-import re
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Final, Self, TextIO
@@ -62,7 +57,6 @@ from okx_grid_async._constants import (
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
     GRID_TIME_PERIOD,
-    MAX_TIMESTAMP_SKEW,
     PUBLIC_INSTRUMENTS_PATH,
     PUBLIC_TIME_PATH,
 )
@@ -79,6 +73,7 @@ from okx_grid_async.simulator._answers import (
     redirect,
     send,
 )
+from okx_grid_async.simulator._auth import authenticate_headers, demo_requested
 from okx_grid_async.simulator._closes import CloseLog, CloseRecord
 from okx_grid_async.simulator._faults import (
     DEEP_JSON_DEPTH,
@@ -128,16 +123,6 @@ DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - publ
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
 
-# Each header OKX requires on a private request, and the code for its absence.
-_REQUIRED_HEADERS: Final = (
-    ("OK-ACCESS-KEY", "50103"),
-    ("OK-ACCESS-PASSPHRASE", "50104"),
-    ("OK-ACCESS-SIGN", "50106"),
-    ("OK-ACCESS-TIMESTAMP", "50107"),
-)
-_TIMESTAMP_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
 _RATE_LIMIT_200_MSG: Final = (
     "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
 )
@@ -176,12 +161,7 @@ class RecordedRequest:
     @property
     def demo(self) -> bool:
         """Whether the request asked for demo trading (``x-simulated-trading: 1``)."""
-        return _demo_requested(self.headers)
-
-
-def _demo_requested(headers: Mapping[str, str]) -> bool:
-    """Whether a request with ``headers`` is for demo trading (``x-simulated-trading: 1``)."""
-    return headers.get("x-simulated-trading") == "1"
+        return demo_requested(self.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,23 +171,6 @@ class _Route:
     handler: Callable[[SimAccount, Params], Rows]
     # The handler under the CURSOR_CYCLE fault, for the listings.
     cycled: Callable[[SimAccount, Params], Rows] | None = None
-
-
-def _sign(secret_key: str, prehash: bytes) -> str:
-    """OKX's signature: Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath + body))."""
-    digest = hmac.new(secret_key.encode(), prehash, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def _timestamp_ms(value: str) -> int:
-    """Unix ms of an OKX timestamp ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50112 if it is not one."""
-    if _TIMESTAMP_RE.fullmatch(value) is None:
-        raise SimError("50112", "Invalid OK-ACCESS-TIMESTAMP")
-    try:
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise SimError("50112", "Invalid OK-ACCESS-TIMESTAMP") from None
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 class GridSimulator:
@@ -717,40 +680,15 @@ class GridSimulator:
         return envelope(status, "50011", _RATE_LIMIT_MSG[status])
 
     def _authenticate(self, request: web.Request, body: bytes) -> SimAccount:
-        """The account a private request is signed by, checked in OKX's order.
-
-        Raises:
-            SimError: 50103/50104/50106/50107 a header (key, passphrase, sign,
-                timestamp) missing or empty; 50111 unknown key; 50101 a demo
-                key without ``x-simulated-trading: 1``, or a live key with it;
-                50112 timestamp not ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50102 more
-                than 30 s from the simulator's clock; 50105 wrong passphrase;
-                50113 signature mismatch. The signature is checked over the
-                raw path and query and the raw body, exactly as received.
-        """
-        headers = request.headers
-        for name, code in _REQUIRED_HEADERS:
-            if not headers.get(name):
-                raise SimError(code, f"Request header {name} can not be empty")
-        account = self._exchange.account(headers["OK-ACCESS-KEY"])
-        if account is None:
-            raise SimError("50111", "Invalid OK-ACCESS-KEY")
-        # Checked with the key: OKX finds the key, but in the other environment.
-        if account.demo is not None and account.demo != _demo_requested(headers):
-            raise SimError("50101", "APIKey does not match current environment.")
-        timestamp = headers["OK-ACCESS-TIMESTAMP"]
-        skew_ms = abs(_timestamp_ms(timestamp) - self.server_time_ms())
-        if skew_ms > MAX_TIMESTAMP_SKEW * 1000:
-            raise SimError("50102", "Timestamp request expired")
-        if not hmac.compare_digest(
-            headers["OK-ACCESS-PASSPHRASE"].encode(), account.passphrase.encode()
-        ):
-            raise SimError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect")
-        prehash = (timestamp + request.method + request.raw_path).encode() + body
-        expected = _sign(account.secret_key, prehash)
-        if not hmac.compare_digest(headers["OK-ACCESS-SIGN"].encode(), expected.encode()):
-            raise SimError("50113", "Invalid signature")
-        return account
+        """The account a private request is signed by (see `authenticate_headers()`)."""
+        return authenticate_headers(
+            self._exchange,
+            request.headers,
+            request.method,
+            request.raw_path,
+            body,
+            self.server_time_ms(),
+        )
 
     async def _walk_prices(self, interval: float) -> None:
         while True:
