@@ -333,19 +333,39 @@ class SimExchange:
 
     ``rng`` drives ids and price moves, so a seeded ``rng`` makes both
     reproducible; ``now_ms`` gives the exchange's wall clock in Unix ms.
+
+    Every change this class makes to a grid (a close, a fill, a mark price, a
+    state, a removal, a new grid) is told to the listeners of `add_listener()`,
+    once per change, after it is complete; each change but a new grid's also
+    moves the grid's ``u_time`` forward (strictly, even within one millisecond).
+    A field a test sets directly on a `SimGrid` is not told.
     """
 
-    __slots__ = ("_accounts", "_grids", "_last_id", "_not_grids", "_now_ms", "_rng")
+    __slots__ = ("_accounts", "_grids", "_last_id", "_listeners", "_not_grids", "_now_ms", "_rng")
 
     def __init__(self, rng: random.Random, now_ms: Callable[[], int]) -> None:
         self._rng = rng
         self._now_ms = now_ms
         self._accounts: dict[str, SimAccount] = {}
         self._grids: dict[str, SimGrid] = {}
+        self._listeners: list[Callable[[SimGrid], None]] = []
         # Algo ids of a user that name no grid to act on: (user_id, code, msg) they answer.
         self._not_grids: dict[str, tuple[str, str, str]] = {}
         # Ids grow like OKX's snowflake ids, so "newest first" is "largest first".
         self._last_id = rng.randrange(5 * 10**17, 6 * 10**17)
+
+    def add_listener(self, listener: Callable[[SimGrid], None]) -> None:
+        """Call ``listener(grid)`` after each change to a grid (see the class); never raise."""
+        self._listeners.append(listener)
+
+    def _notify(self, grid: SimGrid) -> None:
+        for listener in self._listeners:
+            listener(grid)
+
+    def _changed(self, grid: SimGrid) -> None:
+        """Stamp ``grid``'s change (a new, larger ``u_time``) and tell the listeners."""
+        grid.u_time = max(self._now_ms(), grid.u_time + 1)
+        self._notify(grid)
 
     def _next_id(self) -> str:
         self._last_id += self._rng.randint(1, 4096)
@@ -487,6 +507,7 @@ class SimExchange:
             else _round_price(abs(pos_d) * grid.ct_val * avg_d / lever_d)
         )
         self._grids[algo_id] = grid
+        self._notify(grid)
         return grid
 
     def add_demo_grids(self, user_id: str, count: int) -> list[SimGrid]:
@@ -564,7 +585,7 @@ class SimExchange:
         grid = self.grid(algo_id)
         _check_state(state)
         grid.state = state
-        grid.u_time = self._now_ms()
+        self._changed(grid)
         return grid
 
     def remove_grid(self, algo_id: str) -> SimGrid:
@@ -583,6 +604,7 @@ class SimExchange:
             "51291",
             "This Bot does not exist or has been stopped",
         )
+        self._changed(grid)
         return grid
 
     def add_non_grid_algo(self, user_id: str, algo_id: str | None = None) -> str:
@@ -651,6 +673,11 @@ class SimExchange:
                 return first
         return page(after)
 
+    def user_grids(self, user_id: str) -> list[SimGrid]:
+        """Every grid of ``user_id``, in any state, newest (largest algoId) first."""
+        grids = (g for g in self._grids.values() if g.user_id == user_id)
+        return sorted(grids, key=lambda g: int(g.algo_id), reverse=True)
+
     def instruments(self) -> list[InstrumentSpec]:
         """The listed instruments and every instrument a grid trades, by instId."""
         inst_ids = {*LISTED_INST_IDS, *(g.inst_id for g in self._grids.values())}
@@ -671,6 +698,7 @@ class SimExchange:
             raise ValueError(f"mark price must be positive, got {px!r}")
         grid.mark_px = mark
         self._fill_if_reached(grid)
+        self._changed(grid)
 
     def walk_prices(self) -> None:
         """Move the mark of every grid not stopped by a random step of up to 10 basis points."""
@@ -680,6 +708,7 @@ class SimExchange:
             step = Decimal(self._rng.randint(-_WALK_BPS, _WALK_BPS)) / 10_000
             grid.mark_px = _round_price(grid.mark_px * (1 + step))
             self._fill_if_reached(grid)
+            self._changed(grid)
 
     # -- close-position and cancel-close-order ------------------------------
 
@@ -713,6 +742,7 @@ class SimExchange:
         self._reduce(grid, abs(grid.pos), grid.mark_px)
         grid.state = "stopped"
         grid.close_calls += 1
+        self._changed(grid)
         return grid
 
     def place_close_order(self, user_id: str, algo_id: str, sz: Decimal, px: Decimal) -> CloseOrder:
@@ -738,8 +768,8 @@ class SimExchange:
         order = CloseOrder(ord_id=self._next_id(), sz=sz, px=px, c_time=self._now_ms())
         grid.orders.append(order)
         grid.close_calls += 1
-        grid.u_time = order.c_time
         self._fill_if_reached(grid)
+        self._changed(grid)
         return order
 
     def cancel_close_order(self, user_id: str, algo_id: str, ord_id: str) -> CloseOrder:
@@ -755,7 +785,7 @@ class SimExchange:
         if order is None or order.state != "live":
             raise SimError("51603", "Order does not exist")
         order.state = "canceled"
-        grid.u_time = self._now_ms()
+        self._changed(grid)
         return order
 
     def _fill_if_reached(self, grid: SimGrid) -> None:
@@ -774,7 +804,6 @@ class SimExchange:
         sign = 1 if grid.pos > 0 else -1
         grid.realized_pnl += (price - grid.avg_px) * qty * sign * grid.ct_val
         grid.pos -= sign * qty
-        grid.u_time = self._now_ms()
 
 
 def _check_state(state: str) -> None:
