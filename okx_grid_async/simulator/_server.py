@@ -106,6 +106,13 @@ from okx_grid_async.simulator._state import (
     param_error,
     position_row,
 )
+from okx_grid_async.simulator._ws import (
+    DEFAULT_CONNECT_RATE,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_OPS_PER_HOUR,
+    WS_PATH,
+    WsHub,
+)
 
 __all__ = [
     "DEMO_API_KEY",
@@ -202,9 +209,15 @@ class GridSimulator:
         latency: Seconds every private request waits, once the rate limiter
             has accepted it, before it is executed (an injected fault's
             ``delay`` adds to it). Settable later.
+        ws_idle_timeout: Seconds without a message from a WebSocket client
+            before its connection is closed with code 4004 (OKX: 30).
+        ws_connect_rate: WebSocket upgrades accepted per IP in any second
+            (OKX: 3); more are answered HTTP 429.
+        ws_ops_per_hour: Op messages (login, subscribe, unsubscribe) accepted
+            per WebSocket connection in any hour (OKX: 480); more are answered 60014.
 
     Raises:
-        ValueError: On a bad limit, status, interval or latency.
+        ValueError: On a bad limit, status, interval, latency or WebSocket limit.
     """
 
     def __init__(
@@ -222,6 +235,9 @@ class GridSimulator:
         clock: Callable[[], float] = time.monotonic,
         history_limit: int | None = None,
         latency: float = 0.0,
+        ws_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        ws_connect_rate: int = DEFAULT_CONNECT_RATE,
+        ws_ops_per_hour: int = DEFAULT_OPS_PER_HOUR,
     ) -> None:
         if rate_limit_http_status not in _RATE_LIMIT_MSG:
             raise ValueError(
@@ -241,6 +257,15 @@ class GridSimulator:
         self._clock = clock
         self._limits = PathLimits((max_rate, time_period), _PATH_LIMITS)
         self._exchange = SimExchange(random.Random(seed), self.server_time_ms)  # noqa: S311
+        self._ws = WsHub(
+            self._exchange,
+            clock=clock,
+            now_ms=self.server_time_ms,
+            idle_timeout=ws_idle_timeout,
+            connect_rate=ws_connect_rate,
+            ops_per_hour=ws_ops_per_hour,
+        )
+        self._exchange.add_listener(self._ws.grid_changed)
         self._arrivals = ArrivalLog(history_limit)
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
         self._faults = FaultPlan()
@@ -274,6 +299,7 @@ class GridSimulator:
         if self._runner is not None:
             raise RuntimeError("GridSimulator is already started")
         app = web.Application()
+        app.router.add_get(WS_PATH, self._ws.handle)  # before the catch-all, which would take it
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -290,7 +316,7 @@ class GridSimulator:
             self._ticker = asyncio.create_task(self._walk_prices(self.price_tick_interval))
 
     async def close(self) -> None:
-        """Stop serving: hanging requests are dropped, price moves stop. Idempotent."""
+        """Stop serving: WebSockets close (1001), hanging requests drop, prices stop. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -298,6 +324,7 @@ class GridSimulator:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.wait({self._ticker})
+        await self._ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -323,6 +350,15 @@ class GridSimulator:
         if self._runner is None:
             raise RuntimeError("GridSimulator is not started")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The business WebSocket's URL, e.g. ``ws://127.0.0.1:54321/ws/v5/business``.
+
+        Raises:
+            RuntimeError: If the simulator is not started.
+        """
+        return "ws" + self.url.removeprefix("http") + WS_PATH
 
     @property
     def max_rate(self) -> int:
@@ -571,6 +607,71 @@ class GridSimulator:
     def clear_faults(self) -> None:
         """Forget every fault not yet used."""
         self._faults.clear()
+
+    # -- the WebSocket: faults and observation ---------------------------------
+
+    def ws_drop_all(self) -> None:
+        """Abort every open WebSocket connection: the TCP connection closes, no close frame."""
+        self._ws.drop_all()
+
+    def ws_notice_upgrade(self, close_after: float = 60.0) -> None:
+        """Tell every open WebSocket that a service upgrade comes, then close it.
+
+        Each open connection gets ``{"event":"notice","code":"64008",...}``
+        now and is closed with code 1012 ``close_after`` seconds later
+        (`ws_clear_faults()` cancels those closes).
+
+        Raises:
+            ValueError: If ``close_after`` is negative or not finite.
+        """
+        self._ws.notice_upgrade(close_after)
+
+    def ws_refuse_login(self, code: str = "60009", count: int | None = None) -> None:
+        """Refuse the next ``count`` WebSocket logins with ``code`` (``None``: all, until cleared).
+
+        The refused connection stays open, as at OKX. Other codes worth a
+        test: 60004-60007, 60024, 60032.
+
+        Raises:
+            ValueError: If ``code`` is not five digits or ``count`` is below 1.
+        """
+        self._ws.refuse_login(code, count)
+
+    def ws_mute_pong(self, muted: bool = True) -> None:
+        """Stop (or resume) answering ``ping`` on every WebSocket.
+
+        A muted connection looks dead: nothing is sent on it (no ack, no
+        push), and what would have been sent is lost. Close frames still go.
+        """
+        self._ws.mute(muted)
+
+    def ws_clear_faults(self) -> None:
+        """End every WebSocket fault: login refusals, mute, and closes a notice announced."""
+        self._ws.clear_faults()
+
+    def ws_connections(self) -> int:
+        """WebSocket connections open now."""
+        return self._ws.connections()
+
+    def ws_connects(self) -> int:
+        """WebSocket upgrades accepted so far."""
+        return self._ws.connects()
+
+    def ws_connection_refusals(self) -> int:
+        """WebSocket upgrades refused with HTTP 429 (over ``ws_connect_rate``) so far."""
+        return self._ws.refusals()
+
+    def ws_ops(self, conn: str | None = None) -> int:
+        """Op messages (login, subscribe, unsubscribe) accepted, on one connection or all.
+
+        ``conn`` is a connection's ``connId``, as its answers carry it. An op
+        refused 60014 or 60012 is not counted.
+        """
+        return self._ws.ops(conn)
+
+    def ws_pushes(self) -> int:
+        """Data pushes sent on every WebSocket so far (snapshots after subscribing, and changes)."""
+        return self._ws.pushes()
 
     # -- the HTTP handler ---------------------------------------------------
 
