@@ -30,7 +30,8 @@ from decimal import Decimal
 from typing import Final
 
 from okx_grid_async._constants import MAX_TIMESTAMP_SKEW
-from okx_grid_async.simulator._state import SimAccount, SimError, SimExchange
+from okx_grid_async.simulator._model import SimAccount, SimError
+from okx_grid_async.simulator._state import SimExchange
 
 __all__ = [
     "LOGIN_MESSAGES",

@@ -83,6 +83,16 @@ from okx_grid_async.simulator._faults import (
     FaultPlan,
 )
 from okx_grid_async.simulator._limits import Arrival, ArrivalLog, PathLimits
+from okx_grid_async.simulator._model import (
+    DecimalLike,
+    Direction,
+    GridState,
+    SimAccount,
+    SimError,
+    SimGrid,
+    param_empty,
+    param_error,
+)
 from okx_grid_async.simulator._params import (
     Params,
     algo_id_cursor,
@@ -92,20 +102,8 @@ from okx_grid_async.simulator._params import (
     positive_decimal,
     required,
 )
-from okx_grid_async.simulator._state import (
-    DecimalLike,
-    Direction,
-    GridState,
-    SimAccount,
-    SimError,
-    SimExchange,
-    SimGrid,
-    account_config_row,
-    algo_order_row,
-    param_empty,
-    param_error,
-    position_row,
-)
+from okx_grid_async.simulator._rows import account_config_row, algo_order_row, position_row
+from okx_grid_async.simulator._state import SimExchange
 from okx_grid_async.simulator._ws import (
     DEFAULT_CONNECT_RATE,
     DEFAULT_IDLE_TIMEOUT,

@@ -40,13 +40,9 @@ from okx_grid_async.simulator._auth import (
     check_signed,
 )
 from okx_grid_async.simulator._limits import SlidingWindowLimiter
-from okx_grid_async.simulator._state import (
-    SimError,
-    SimExchange,
-    SimGrid,
-    algo_order_row,
-    position_row,
-)
+from okx_grid_async.simulator._model import SimError, SimGrid
+from okx_grid_async.simulator._rows import algo_order_row, position_row
+from okx_grid_async.simulator._state import SimExchange
 
 __all__ = [
     "DEFAULT_CONNECT_RATE",
