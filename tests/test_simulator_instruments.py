@@ -12,7 +12,7 @@ import pytest
 from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, PUBLIC_INSTRUMENTS_PATH
 from okx_grid_async.simulator import GridSimulator, SimAccount
 from okx_grid_async.simulator._instruments import instrument_spec
-from okx_grid_async.simulator._state import position_row
+from okx_grid_async.simulator._rows import position_row
 
 from .test_simulator import Client, Reply
 

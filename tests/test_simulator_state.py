@@ -15,13 +15,9 @@ from okx_grid_async.simulator._limits import (
     PathLimits,
     SlidingWindowLimiter,
 )
-from okx_grid_async.simulator._state import (
-    SimError,
-    SimExchange,
-    algo_order_row,
-    fmt,
-    position_row,
-)
+from okx_grid_async.simulator._model import SimError, fmt
+from okx_grid_async.simulator._rows import algo_order_row, position_row
+from okx_grid_async.simulator._state import SimExchange
 
 NOW_MS = 1_700_000_000_000
 

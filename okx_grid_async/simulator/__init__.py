@@ -11,6 +11,7 @@ Used by the library's tests and benchmarks, the demo, and ``okx-grid simulate``:
 from okx_grid_async.simulator._closes import CloseRecord
 from okx_grid_async.simulator._faults import FaultKind
 from okx_grid_async.simulator._limits import Arrival, max_in_window
+from okx_grid_async.simulator._model import CloseOrder, Direction, GridState, SimAccount, SimGrid
 from okx_grid_async.simulator._server import (
     DEMO_API_KEY,
     DEMO_PASSPHRASE,
@@ -20,7 +21,6 @@ from okx_grid_async.simulator._server import (
     RecordedRequest,
     serve_forever,
 )
-from okx_grid_async.simulator._state import CloseOrder, Direction, GridState, SimAccount, SimGrid
 
 __all__ = [
     "DEMO_API_KEY",

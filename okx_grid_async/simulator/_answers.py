@@ -27,7 +27,7 @@ from typing import Final
 
 from aiohttp import web
 
-from okx_grid_async.simulator._state import SimError
+from okx_grid_async.simulator._model import SimError
 
 __all__ = [
     "HTML_500",

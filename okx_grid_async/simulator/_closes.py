@@ -28,7 +28,8 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
-from okx_grid_async.simulator._state import SimError, SimExchange, SimGrid
+from okx_grid_async.simulator._model import SimError, SimGrid
+from okx_grid_async.simulator._state import SimExchange
 
 __all__ = ["CloseLog", "CloseRecord"]
 

@@ -23,7 +23,7 @@ from typing import Final
 
 from aiohttp import web
 
-from okx_grid_async.simulator._state import SimError, param_empty, param_error
+from okx_grid_async.simulator._model import SimError, param_empty, param_error
 
 __all__ = [
     "MAX_DIGITS",

@@ -3,8 +3,8 @@
 One handler serves every path. For a private endpoint it:
 
 1. records the raw request (`GridSimulator.requests`) and its arrival time;
-2. authenticates it as OKX does (HTTP 401, see `_REQUIRED_HEADERS` and
-   `GridSimulator._authenticate()`), the key's environment included (50101);
+2. authenticates it as OKX does (HTTP 401, see ``_auth``), the key's
+   environment included (50101);
    a failure is logged with user ``None``;
 3. answers 50011 for an injected RATE_LIMIT_50011 fault, without using budget;
 4. checks the (user, path) sliding window, under that path's limit (see
@@ -31,19 +31,14 @@ either.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
-import hashlib
-import hmac
 import random
-import re
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Final, Self, TextIO
@@ -62,7 +57,6 @@ from okx_grid_async._constants import (
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
     GRID_TIME_PERIOD,
-    MAX_TIMESTAMP_SKEW,
     PUBLIC_INSTRUMENTS_PATH,
     PUBLIC_TIME_PATH,
 )
@@ -79,6 +73,7 @@ from okx_grid_async.simulator._answers import (
     redirect,
     send,
 )
+from okx_grid_async.simulator._auth import authenticate_headers, demo_requested
 from okx_grid_async.simulator._closes import CloseLog, CloseRecord
 from okx_grid_async.simulator._faults import (
     DEEP_JSON_DEPTH,
@@ -88,6 +83,16 @@ from okx_grid_async.simulator._faults import (
     FaultPlan,
 )
 from okx_grid_async.simulator._limits import Arrival, ArrivalLog, PathLimits
+from okx_grid_async.simulator._model import (
+    DecimalLike,
+    Direction,
+    GridState,
+    SimAccount,
+    SimError,
+    SimGrid,
+    param_empty,
+    param_error,
+)
 from okx_grid_async.simulator._params import (
     Params,
     algo_id_cursor,
@@ -97,19 +102,14 @@ from okx_grid_async.simulator._params import (
     positive_decimal,
     required,
 )
-from okx_grid_async.simulator._state import (
-    DecimalLike,
-    Direction,
-    GridState,
-    SimAccount,
-    SimError,
-    SimExchange,
-    SimGrid,
-    account_config_row,
-    algo_order_row,
-    param_empty,
-    param_error,
-    position_row,
+from okx_grid_async.simulator._rows import account_config_row, algo_order_row, position_row
+from okx_grid_async.simulator._state import SimExchange
+from okx_grid_async.simulator._ws import (
+    DEFAULT_CONNECT_RATE,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_OPS_PER_HOUR,
+    WS_PATH,
+    WsHub,
 )
 
 __all__ = [
@@ -127,16 +127,6 @@ DEMO_API_KEY: Final = "0kx9r1d0-de30-4000-8000-000000000001"
 DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - public by design
 DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
 DEMO_USER_ID: Final = "100000000000001"
-
-# Each header OKX requires on a private request, and the code for its absence.
-_REQUIRED_HEADERS: Final = (
-    ("OK-ACCESS-KEY", "50103"),
-    ("OK-ACCESS-PASSPHRASE", "50104"),
-    ("OK-ACCESS-SIGN", "50106"),
-    ("OK-ACCESS-TIMESTAMP", "50107"),
-)
-_TIMESTAMP_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 _RATE_LIMIT_200_MSG: Final = (
     "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
@@ -176,12 +166,7 @@ class RecordedRequest:
     @property
     def demo(self) -> bool:
         """Whether the request asked for demo trading (``x-simulated-trading: 1``)."""
-        return _demo_requested(self.headers)
-
-
-def _demo_requested(headers: Mapping[str, str]) -> bool:
-    """Whether a request with ``headers`` is for demo trading (``x-simulated-trading: 1``)."""
-    return headers.get("x-simulated-trading") == "1"
+        return demo_requested(self.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,23 +176,6 @@ class _Route:
     handler: Callable[[SimAccount, Params], Rows]
     # The handler under the CURSOR_CYCLE fault, for the listings.
     cycled: Callable[[SimAccount, Params], Rows] | None = None
-
-
-def _sign(secret_key: str, prehash: bytes) -> str:
-    """OKX's signature: Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath + body))."""
-    digest = hmac.new(secret_key.encode(), prehash, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def _timestamp_ms(value: str) -> int:
-    """Unix ms of an OKX timestamp ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50112 if it is not one."""
-    if _TIMESTAMP_RE.fullmatch(value) is None:
-        raise SimError("50112", "Invalid OK-ACCESS-TIMESTAMP")
-    try:
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise SimError("50112", "Invalid OK-ACCESS-TIMESTAMP") from None
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 class GridSimulator:
@@ -239,9 +207,15 @@ class GridSimulator:
         latency: Seconds every private request waits, once the rate limiter
             has accepted it, before it is executed (an injected fault's
             ``delay`` adds to it). Settable later.
+        ws_idle_timeout: Seconds without a message from a WebSocket client
+            before its connection is closed with code 4004 (OKX: 30).
+        ws_connect_rate: WebSocket upgrades accepted per IP in any second
+            (OKX: 3); more are answered HTTP 429.
+        ws_ops_per_hour: Op messages (login, subscribe, unsubscribe) accepted
+            per WebSocket connection in any hour (OKX: 480); more are answered 60014.
 
     Raises:
-        ValueError: On a bad limit, status, interval or latency.
+        ValueError: On a bad limit, status, interval, latency or WebSocket limit.
     """
 
     def __init__(
@@ -259,6 +233,9 @@ class GridSimulator:
         clock: Callable[[], float] = time.monotonic,
         history_limit: int | None = None,
         latency: float = 0.0,
+        ws_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        ws_connect_rate: int = DEFAULT_CONNECT_RATE,
+        ws_ops_per_hour: int = DEFAULT_OPS_PER_HOUR,
     ) -> None:
         if rate_limit_http_status not in _RATE_LIMIT_MSG:
             raise ValueError(
@@ -278,6 +255,15 @@ class GridSimulator:
         self._clock = clock
         self._limits = PathLimits((max_rate, time_period), _PATH_LIMITS)
         self._exchange = SimExchange(random.Random(seed), self.server_time_ms)  # noqa: S311
+        self._ws = WsHub(
+            self._exchange,
+            clock=clock,
+            now_ms=self.server_time_ms,
+            idle_timeout=ws_idle_timeout,
+            connect_rate=ws_connect_rate,
+            ops_per_hour=ws_ops_per_hour,
+        )
+        self._exchange.add_listener(self._ws.grid_changed)
         self._arrivals = ArrivalLog(history_limit)
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
         self._faults = FaultPlan()
@@ -311,6 +297,7 @@ class GridSimulator:
         if self._runner is not None:
             raise RuntimeError("GridSimulator is already started")
         app = web.Application()
+        app.router.add_get(WS_PATH, self._ws.handle)  # before the catch-all, which would take it
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -327,7 +314,7 @@ class GridSimulator:
             self._ticker = asyncio.create_task(self._walk_prices(self.price_tick_interval))
 
     async def close(self) -> None:
-        """Stop serving: hanging requests are dropped, price moves stop. Idempotent."""
+        """Stop serving: WebSockets close (1001), hanging requests drop, prices stop. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -335,6 +322,7 @@ class GridSimulator:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.wait({self._ticker})
+        await self._ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -360,6 +348,15 @@ class GridSimulator:
         if self._runner is None:
             raise RuntimeError("GridSimulator is not started")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The business WebSocket's URL, e.g. ``ws://127.0.0.1:54321/ws/v5/business``.
+
+        Raises:
+            RuntimeError: If the simulator is not started.
+        """
+        return "ws" + self.url.removeprefix("http") + WS_PATH
 
     @property
     def max_rate(self) -> int:
@@ -609,6 +606,71 @@ class GridSimulator:
         """Forget every fault not yet used."""
         self._faults.clear()
 
+    # -- the WebSocket: faults and observation ---------------------------------
+
+    def ws_drop_all(self) -> None:
+        """Abort every open WebSocket connection: the TCP connection closes, no close frame."""
+        self._ws.drop_all()
+
+    def ws_notice_upgrade(self, close_after: float = 60.0) -> None:
+        """Tell every open WebSocket that a service upgrade comes, then close it.
+
+        Each open connection gets ``{"event":"notice","code":"64008",...}``
+        now and is closed with code 1012 ``close_after`` seconds later
+        (`ws_clear_faults()` cancels those closes).
+
+        Raises:
+            ValueError: If ``close_after`` is negative or not finite.
+        """
+        self._ws.notice_upgrade(close_after)
+
+    def ws_refuse_login(self, code: str = "60009", count: int | None = None) -> None:
+        """Refuse the next ``count`` WebSocket logins with ``code`` (``None``: all, until cleared).
+
+        The refused connection stays open, as at OKX. Other codes worth a
+        test: 60004-60007, 60024, 60032.
+
+        Raises:
+            ValueError: If ``code`` is not five digits or ``count`` is below 1.
+        """
+        self._ws.refuse_login(code, count)
+
+    def ws_mute_pong(self, muted: bool = True) -> None:
+        """Stop (or resume) answering ``ping`` on every WebSocket.
+
+        A muted connection looks dead: nothing is sent on it (no ack, no
+        push), and what would have been sent is lost. Close frames still go.
+        """
+        self._ws.mute(muted)
+
+    def ws_clear_faults(self) -> None:
+        """End every WebSocket fault: login refusals, mute, and closes a notice announced."""
+        self._ws.clear_faults()
+
+    def ws_connections(self) -> int:
+        """WebSocket connections open now."""
+        return self._ws.connections()
+
+    def ws_connects(self) -> int:
+        """WebSocket upgrades accepted so far."""
+        return self._ws.connects()
+
+    def ws_connection_refusals(self) -> int:
+        """WebSocket upgrades refused with HTTP 429 (over ``ws_connect_rate``) so far."""
+        return self._ws.refusals()
+
+    def ws_ops(self, conn: str | None = None) -> int:
+        """Op messages (login, subscribe, unsubscribe) accepted, on one connection or all.
+
+        ``conn`` is a connection's ``connId``, as its answers carry it. An op
+        refused 60014 or 60012 is not counted.
+        """
+        return self._ws.ops(conn)
+
+    def ws_pushes(self) -> int:
+        """Data pushes sent on every WebSocket so far (snapshots after subscribing, and changes)."""
+        return self._ws.pushes()
+
     # -- the HTTP handler ---------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -717,40 +779,15 @@ class GridSimulator:
         return envelope(status, "50011", _RATE_LIMIT_MSG[status])
 
     def _authenticate(self, request: web.Request, body: bytes) -> SimAccount:
-        """The account a private request is signed by, checked in OKX's order.
-
-        Raises:
-            SimError: 50103/50104/50106/50107 a header (key, passphrase, sign,
-                timestamp) missing or empty; 50111 unknown key; 50101 a demo
-                key without ``x-simulated-trading: 1``, or a live key with it;
-                50112 timestamp not ``YYYY-MM-DDTHH:MM:SS.mmmZ``; 50102 more
-                than 30 s from the simulator's clock; 50105 wrong passphrase;
-                50113 signature mismatch. The signature is checked over the
-                raw path and query and the raw body, exactly as received.
-        """
-        headers = request.headers
-        for name, code in _REQUIRED_HEADERS:
-            if not headers.get(name):
-                raise SimError(code, f"Request header {name} can not be empty")
-        account = self._exchange.account(headers["OK-ACCESS-KEY"])
-        if account is None:
-            raise SimError("50111", "Invalid OK-ACCESS-KEY")
-        # Checked with the key: OKX finds the key, but in the other environment.
-        if account.demo is not None and account.demo != _demo_requested(headers):
-            raise SimError("50101", "APIKey does not match current environment.")
-        timestamp = headers["OK-ACCESS-TIMESTAMP"]
-        skew_ms = abs(_timestamp_ms(timestamp) - self.server_time_ms())
-        if skew_ms > MAX_TIMESTAMP_SKEW * 1000:
-            raise SimError("50102", "Timestamp request expired")
-        if not hmac.compare_digest(
-            headers["OK-ACCESS-PASSPHRASE"].encode(), account.passphrase.encode()
-        ):
-            raise SimError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect")
-        prehash = (timestamp + request.method + request.raw_path).encode() + body
-        expected = _sign(account.secret_key, prehash)
-        if not hmac.compare_digest(headers["OK-ACCESS-SIGN"].encode(), expected.encode()):
-            raise SimError("50113", "Invalid signature")
-        return account
+        """The account a private request is signed by (see `authenticate_headers()`)."""
+        return authenticate_headers(
+            self._exchange,
+            request.headers,
+            request.method,
+            request.raw_path,
+            body,
+            self.server_time_ms(),
+        )
 
     async def _walk_prices(self, interval: float) -> None:
         while True:

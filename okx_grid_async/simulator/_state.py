@@ -1,20 +1,8 @@
 """The simulated exchange: accounts, contract grids, mark prices and close orders, without I/O.
 
 Business rules raise `SimError` carrying OKX's code and message; the
-server turns it into OKX's envelope. Every number is a `decimal.Decimal`
-and one simple model keeps the position fields consistent with each other:
-
-- ``ctVal`` (contract size in the base currency): the instrument's (see
-  ``_instruments``): BTC 0.01, ETH 0.1, others 1.
-- ``pos`` is signed, in contracts: negative is short (OKX's ``net`` mode).
-- ``notionalUsd = |pos| * ctVal * markPx``; ``imr = notionalUsd / lever``;
-  ``mmr = notionalUsd * 0.004``.
-- ``upl = (markPx - avgPx) * pos * ctVal``; ``uplRatio = upl / imr``;
-  ``mgnRatio = (imr + upl) / mmr``.
-- ``liqPx = avgPx * (1 - 1/lever + 0.004)`` for a long,
-  ``avgPx * (1 + 1/lever - 0.004)`` for a short.
-- A grid without a position answers ``pos`` "0" and "" for every number that
-  needs one (avgPx, liqPx, imr, mmr, upl, uplRatio, mgnRatio, notionalUsd, adl).
+server turns it into OKX's envelope. The position fields follow the model
+of ``_rows``.
 
 A limit close must fit the instrument's grid (``sz`` at least ``minSz`` and a
 multiple of ``lotSz``, ``px`` a multiple of ``tickSz``), as OKX requires.
@@ -44,288 +32,33 @@ import random
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Final, Literal, get_args
+from decimal import Decimal
+from typing import Final
 
 from okx_grid_async.simulator._instruments import (
     LISTED_INST_IDS,
     InstrumentSpec,
-    inst_type_of,
     instrument_spec,
 )
+from okx_grid_async.simulator._model import (
+    DIRECTIONS,
+    GRID_STATES,
+    CloseOrder,
+    DecimalLike,
+    Direction,
+    GridState,
+    SimAccount,
+    SimError,
+    SimGrid,
+    param_error,
+    to_decimal,
+)
 
-__all__ = [
-    "CloseOrder",
-    "Direction",
-    "GridState",
-    "SimAccount",
-    "SimError",
-    "SimExchange",
-    "SimGrid",
-    "account_config_row",
-    "algo_order_row",
-    "fmt",
-    "param_empty",
-    "param_error",
-    "position_row",
-    "to_decimal",
-]
+__all__ = ["SimExchange"]
 
-GridState = Literal["starting", "running", "no_close_position", "stopping", "stopped"]
-"""OKX's grid ``state``; ``no_close_position`` (stopped, position kept) is the one close acts on."""
-Direction = Literal["long", "short", "neutral"]
-OrderState = Literal["live", "filled", "canceled"]
-
-GRID_STATES: Final[frozenset[str]] = frozenset(get_args(GridState))
-DIRECTIONS: Final[frozenset[str]] = frozenset(get_args(Direction))
-
-MMR_RATE: Final = Decimal("0.004")
 # Marks move in steps of about one basis point and keep six significant digits.
 _WALK_BPS: Final = 10
 _MARK_DIGITS: Final = 6
-
-DecimalLike = Decimal | int | str
-
-
-class SimError(Exception):
-    """A request the exchange refuses: OKX's ``code`` and ``msg`` for the envelope."""
-
-    def __init__(self, code: str, msg: str) -> None:
-        super().__init__(f"{code}: {msg}")
-        self.code = code
-        self.msg = msg
-
-
-def param_empty(name: str) -> SimError:
-    """OKX's 50014 for a required parameter that is missing or empty."""
-    return SimError("50014", f"Parameter {name} can not be empty")
-
-
-def param_error(name: str) -> SimError:
-    """OKX's 51000 for a parameter whose value is not acceptable."""
-    return SimError("51000", f"Parameter {name} error")
-
-
-def to_decimal(value: DecimalLike) -> Decimal:
-    """``value`` as a finite Decimal.
-
-    Raises:
-        ValueError: If it is not a finite number.
-    """
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(value)
-    except InvalidOperation as exc:
-        raise ValueError(f"not a number: {value!r}") from exc
-    if not result.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
-    return result
-
-
-def fmt(value: Decimal) -> str:
-    """OKX's string for a number: plain notation, no trailing zeros, never ``-0``."""
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
-
-
-@dataclass(frozen=True, slots=True)
-class SimAccount:
-    """An API key of a simulated user. Several keys may share one ``user_id`` (and its budget).
-
-    The secret key and passphrase are left out of ``repr`` so they never reach logs.
-
-    Attributes:
-        label: The key's name, as ``GET /api/v5/account/config`` answers it.
-        demo: The key's environment: ``True`` a demo-trading key, taken only
-            with ``x-simulated-trading: 1``; ``False`` a live key, taken only
-            without it; ``None`` (the default) taken in both, which OKX never
-            does but which lets one key serve both kinds of test.
-    """
-
-    api_key: str
-    secret_key: str = field(repr=False)
-    passphrase: str = field(repr=False)
-    user_id: str
-    label: str = "simulator"
-    demo: bool | None = None
-
-
-@dataclass(eq=False, slots=True)
-class CloseOrder:
-    """A limit order placed by a partial close-position: closes ``sz`` contracts at ``px``."""
-
-    ord_id: str
-    sz: Decimal
-    px: Decimal
-    c_time: int
-    state: OrderState = "live"
-
-
-@dataclass(eq=False, slots=True)
-class SimGrid:
-    """A simulated contract grid. Mutable: tests may change any field directly.
-
-    Prices are in the quote currency, ``pos`` in contracts (negative for a
-    short), times in Unix milliseconds.
-    """
-
-    algo_id: str
-    user_id: str
-    inst_id: str
-    state: GridState
-    pos: Decimal
-    avg_px: Decimal
-    mark_px: Decimal
-    lever: Decimal
-    direction: Direction
-    grid_num: int
-    min_px: Decimal
-    max_px: Decimal
-    investment: Decimal
-    c_time: int
-    u_time: int
-    algo_cl_ord_id: str = ""
-    realized_pnl: Decimal = Decimal(0)
-    close_calls: int = 0
-    """Close-position requests executed for this grid (market closes and placed orders)."""
-    close_allowed: bool = True
-    """False: close-position answers 51341 "Position closing not allowed"."""
-    orders: list[CloseOrder] = field(default_factory=list)
-
-    @property
-    def ct_val(self) -> Decimal:
-        """Contract size in the base currency (the instrument's ``ctVal``)."""
-        return instrument_spec(self.inst_id).ct_val
-
-    @property
-    def ccy(self) -> str:
-        """Margin currency: the quote currency of the instrument."""
-        parts = self.inst_id.split("-")
-        return parts[1] if len(parts) > 1 else parts[0]
-
-    @property
-    def inst_type(self) -> str:
-        """``SWAP`` for perpetuals, ``FUTURES`` otherwise."""
-        return inst_type_of(self.inst_id)
-
-    @property
-    def upl(self) -> Decimal:
-        """Unrealised profit and loss in the margin currency."""
-        return (self.mark_px - self.avg_px) * self.pos * self.ct_val
-
-    @property
-    def pending_order(self) -> CloseOrder | None:
-        """The live close order, if one is waiting for the mark to reach its price."""
-        return next((o for o in self.orders if o.state == "live"), None)
-
-    def order(self, ord_id: str) -> CloseOrder | None:
-        """The close order ``ord_id`` of this grid, in any state."""
-        return next((o for o in self.orders if o.ord_id == ord_id), None)
-
-
-def position_row(grid: SimGrid) -> dict[str, str]:
-    """The grid's row for ``GET /api/v5/tradingBot/grid/positions``, every field as a string."""
-    has_pos = grid.pos != 0
-    notional = abs(grid.pos) * grid.ct_val * grid.mark_px
-    imr = notional / grid.lever
-    mmr = notional * MMR_RATE
-    upl = grid.upl
-    if grid.pos > 0:
-        liq_px = grid.avg_px * (1 - 1 / grid.lever + MMR_RATE)
-    else:
-        liq_px = grid.avg_px * (1 + 1 / grid.lever - MMR_RATE)
-
-    def num(value: Decimal) -> str:
-        return fmt(value) if has_pos else ""
-
-    return {
-        "adl": "1" if has_pos else "",
-        "algoClOrdId": grid.algo_cl_ord_id,
-        "algoId": grid.algo_id,
-        "avgPx": num(grid.avg_px),
-        "cTime": str(grid.c_time),
-        "ccy": grid.ccy,
-        "imr": num(imr),
-        "instId": grid.inst_id,
-        "instType": grid.inst_type,
-        "last": fmt(grid.mark_px),
-        "lever": fmt(grid.lever),
-        "liqPx": num(max(liq_px, Decimal(0))),
-        "markPx": fmt(grid.mark_px),
-        "mgnMode": "cross",
-        "mgnRatio": num((imr + upl) / mmr) if has_pos else "",
-        "mmr": num(mmr),
-        "notionalUsd": num(notional),
-        "pos": fmt(grid.pos),
-        "posSide": "net",
-        "uTime": str(grid.u_time),
-        "upl": num(upl),
-        "uplRatio": num(upl / imr) if has_pos else "",
-    }
-
-
-def algo_order_row(grid: SimGrid) -> dict[str, str]:
-    """The grid's row for ``orders-algo-pending`` / ``orders-algo-history`` (a subset of OKX's)."""
-    total_pnl = grid.realized_pnl + grid.upl
-    return {
-        "algoClOrdId": grid.algo_cl_ord_id,
-        "algoId": grid.algo_id,
-        "algoOrdType": "contract_grid",
-        "cTime": str(grid.c_time),
-        "direction": grid.direction,
-        "gridNum": str(grid.grid_num),
-        "instId": grid.inst_id,
-        "instType": grid.inst_type,
-        "investment": fmt(grid.investment),
-        "lever": fmt(grid.lever),
-        "maxPx": fmt(grid.max_px),
-        "minPx": fmt(grid.min_px),
-        "pnlRatio": fmt(total_pnl / grid.investment) if grid.investment else "",
-        "state": grid.state,
-        # A running grid has no stop type; every other state here came from "stop, keep position".
-        "stopType": "" if grid.state == "running" else "2",
-        "sz": fmt(grid.investment),
-        "tag": "",
-        "totalPnl": fmt(total_pnl),
-        "uTime": str(grid.u_time),
-    }
-
-
-def account_config_row(account: SimAccount) -> dict[str, object]:
-    """The row of ``GET /api/v5/account/config`` for the key ``account``.
-
-    A main account (``mainUid`` is ``uid``) in single-currency margin mode
-    (``acctLv`` 2), with the key's ``label`` and trade permission. Numbers and
-    codes are strings as OKX sends them; its flags and lists keep their JSON
-    types, so a decoder meets OKX's mix.
-    """
-    return {
-        "acctLv": "2",
-        "autoLoan": False,
-        "ctIsoMode": "automatic",
-        "enableSpotBorrow": False,
-        "greeksType": "PA",
-        "ip": "",
-        "kycLv": "2",
-        "label": account.label,
-        "level": "Lv1",
-        "levelTmp": "",
-        "liquidationGear": "-1",
-        "mainUid": account.user_id,
-        "mgnIsoMode": "automatic",
-        "opAuth": "0",
-        "perm": "read_only,trade",
-        "posMode": "long_short_mode",
-        "roleType": "0",
-        "spotBorrowAutoRepay": False,
-        "spotOffsetType": "",
-        "spotRoleType": "0",
-        "spotTraderInsts": [],
-        "traderInsts": [],
-        "type": "0",
-        "uid": account.user_id,
-    }
 
 
 class SimExchange:
@@ -333,19 +66,39 @@ class SimExchange:
 
     ``rng`` drives ids and price moves, so a seeded ``rng`` makes both
     reproducible; ``now_ms`` gives the exchange's wall clock in Unix ms.
+
+    Every change this class makes to a grid (a close, a fill, a mark price, a
+    state, a removal, a new grid) is told to the listeners of `add_listener()`,
+    once per change, after it is complete; each change but a new grid's also
+    moves the grid's ``u_time`` forward (strictly, even within one millisecond).
+    A field a test sets directly on a `SimGrid` is not told.
     """
 
-    __slots__ = ("_accounts", "_grids", "_last_id", "_not_grids", "_now_ms", "_rng")
+    __slots__ = ("_accounts", "_grids", "_last_id", "_listeners", "_not_grids", "_now_ms", "_rng")
 
     def __init__(self, rng: random.Random, now_ms: Callable[[], int]) -> None:
         self._rng = rng
         self._now_ms = now_ms
         self._accounts: dict[str, SimAccount] = {}
         self._grids: dict[str, SimGrid] = {}
+        self._listeners: list[Callable[[SimGrid], None]] = []
         # Algo ids of a user that name no grid to act on: (user_id, code, msg) they answer.
         self._not_grids: dict[str, tuple[str, str, str]] = {}
         # Ids grow like OKX's snowflake ids, so "newest first" is "largest first".
         self._last_id = rng.randrange(5 * 10**17, 6 * 10**17)
+
+    def add_listener(self, listener: Callable[[SimGrid], None]) -> None:
+        """Call ``listener(grid)`` after each change to a grid (see the class); never raise."""
+        self._listeners.append(listener)
+
+    def _notify(self, grid: SimGrid) -> None:
+        for listener in self._listeners:
+            listener(grid)
+
+    def _changed(self, grid: SimGrid) -> None:
+        """Stamp ``grid``'s change (a new, larger ``u_time``) and tell the listeners."""
+        grid.u_time = max(self._now_ms(), grid.u_time + 1)
+        self._notify(grid)
 
     def _next_id(self) -> str:
         self._last_id += self._rng.randint(1, 4096)
@@ -487,6 +240,7 @@ class SimExchange:
             else _round_price(abs(pos_d) * grid.ct_val * avg_d / lever_d)
         )
         self._grids[algo_id] = grid
+        self._notify(grid)
         return grid
 
     def add_demo_grids(self, user_id: str, count: int) -> list[SimGrid]:
@@ -564,7 +318,7 @@ class SimExchange:
         grid = self.grid(algo_id)
         _check_state(state)
         grid.state = state
-        grid.u_time = self._now_ms()
+        self._changed(grid)
         return grid
 
     def remove_grid(self, algo_id: str) -> SimGrid:
@@ -583,6 +337,7 @@ class SimExchange:
             "51291",
             "This Bot does not exist or has been stopped",
         )
+        self._changed(grid)
         return grid
 
     def add_non_grid_algo(self, user_id: str, algo_id: str | None = None) -> str:
@@ -651,6 +406,11 @@ class SimExchange:
                 return first
         return page(after)
 
+    def user_grids(self, user_id: str) -> list[SimGrid]:
+        """Every grid of ``user_id``, in any state, newest (largest algoId) first."""
+        grids = (g for g in self._grids.values() if g.user_id == user_id)
+        return sorted(grids, key=lambda g: int(g.algo_id), reverse=True)
+
     def instruments(self) -> list[InstrumentSpec]:
         """The listed instruments and every instrument a grid trades, by instId."""
         inst_ids = {*LISTED_INST_IDS, *(g.inst_id for g in self._grids.values())}
@@ -671,6 +431,7 @@ class SimExchange:
             raise ValueError(f"mark price must be positive, got {px!r}")
         grid.mark_px = mark
         self._fill_if_reached(grid)
+        self._changed(grid)
 
     def walk_prices(self) -> None:
         """Move the mark of every grid not stopped by a random step of up to 10 basis points."""
@@ -680,6 +441,7 @@ class SimExchange:
             step = Decimal(self._rng.randint(-_WALK_BPS, _WALK_BPS)) / 10_000
             grid.mark_px = _round_price(grid.mark_px * (1 + step))
             self._fill_if_reached(grid)
+            self._changed(grid)
 
     # -- close-position and cancel-close-order ------------------------------
 
@@ -713,6 +475,7 @@ class SimExchange:
         self._reduce(grid, abs(grid.pos), grid.mark_px)
         grid.state = "stopped"
         grid.close_calls += 1
+        self._changed(grid)
         return grid
 
     def place_close_order(self, user_id: str, algo_id: str, sz: Decimal, px: Decimal) -> CloseOrder:
@@ -738,8 +501,8 @@ class SimExchange:
         order = CloseOrder(ord_id=self._next_id(), sz=sz, px=px, c_time=self._now_ms())
         grid.orders.append(order)
         grid.close_calls += 1
-        grid.u_time = order.c_time
         self._fill_if_reached(grid)
+        self._changed(grid)
         return order
 
     def cancel_close_order(self, user_id: str, algo_id: str, ord_id: str) -> CloseOrder:
@@ -755,7 +518,7 @@ class SimExchange:
         if order is None or order.state != "live":
             raise SimError("51603", "Order does not exist")
         order.state = "canceled"
-        grid.u_time = self._now_ms()
+        self._changed(grid)
         return order
 
     def _fill_if_reached(self, grid: SimGrid) -> None:
@@ -774,7 +537,6 @@ class SimExchange:
         sign = 1 if grid.pos > 0 else -1
         grid.realized_pnl += (price - grid.avg_px) * qty * sign * grid.ct_val
         grid.pos -= sign * qty
-        grid.u_time = self._now_ms()
 
 
 def _check_state(state: str) -> None:
