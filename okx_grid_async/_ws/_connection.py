@@ -59,6 +59,9 @@ logger: Final = logging.getLogger("okx_grid_async")
 CONNECT_LIMITER: Final = LocalRateLimiter(WS_CONNECT_MAX_RATE, WS_CONNECT_PERIOD)
 # Login codes that may mean only that our measure of OKX's clock is off.
 _CLOCK_CODES: Final = frozenset({"60004", "60006"})
+# Errors about the connection, not the message they answer: 60011 not logged in,
+# 60014 too many operations. A new connection (logged in, with a fresh budget) cures both.
+_CONNECTION_CODES: Final = frozenset({"60011", "60014"})
 _TEXT: Final = aiohttp.WSMsgType.TEXT
 _CLOSE: Final = aiohttp.WSMsgType.CLOSE
 _SEND_FAILED: Final = (aiohttp.ClientError, ConnectionError, RuntimeError)
@@ -376,14 +379,17 @@ class Connection(Generic[W, T]):
             self._sink.refused(arg, algo_id, error)
             self._answer(arg)
             return
+        if message.code in _CONNECTION_CODES:
+            self._finish("error", f"OKX code {message.code}: {message.msg}")
+            return
         batch = self._batches.pop(message.id, None) if message.id else None
-        if batch is not None:  # the whole message was refused
+        if batch is not None:  # the whole message was refused (60012)
             for each in batch:
                 algo_id, error = self._channel.arg_error(each, message.code, message.msg)
                 self._sink.refused(each, algo_id, error)
                 self._answer(each)
             return
-        # Not an answer to one of our messages (60014 too frequent, 60011 not logged in...).
+        # Not an answer to one of our messages.
         self._finish("error", f"OKX code {message.code}: {message.msg}")
 
     def _finish(self, reason: str, detail: str) -> None:

@@ -52,6 +52,7 @@ __all__ = ["Resync", "StreamCore", "StreamRegistry", "WatchFailure", "WatchStats
 
 W = TypeVar("W")
 T = TypeVar("T", bound=Versioned)  # GridPosition, GridOrder
+Item = TypeVar("Item")  # the same, as the public stream names it
 
 logger: Final = logging.getLogger("okx_grid_async")
 
@@ -150,6 +151,11 @@ class Inbox(Generic[T]):
         self._waiting[("error", error.algo_id, id(error))] = error
         self._wake()
 
+    def close(self) -> None:
+        """Drop what waits; the next read ends the iteration (or raises an end set before)."""
+        self._waiting.clear()
+        self.end(_ENDED)
+
     def end(self, reason: BaseException | _End) -> None:
         """No more updates after those waiting: then raise ``reason`` (or stop). First wins."""
         if self._end is None:
@@ -201,6 +207,8 @@ class StreamRegistry:
 
     def close_soon(self, core: StreamCore[W, T]) -> None:
         """Close ``core`` in a task (its iterator was dropped); `aclose()` awaits it."""
+        if core.closed:
+            return
         try:
             task = asyncio.get_running_loop().create_task(core.aclose())
         except RuntimeError:  # no loop runs here any more: its tasks are gone with it
@@ -276,26 +284,43 @@ class StreamCore(Generic[W, T]):
         """The stream's next update, starting it if need be."""
         if self._state == "new" and not self.inbox.ended:
             self.start()
-        return await self.inbox.get()
+        try:
+            return await self.inbox.get()
+        except Exception:
+            # The stream ended (an error, or nothing left to watch): its tasks were told
+            # to stop; let them finish, so that nothing of it outlives this raise.
+            await self._settle()
+            raise
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose()` was called."""
+        return self._state == "closed"
 
     async def aclose(self) -> None:
-        """Cancel and await every task; the socket is closed. Idempotent."""
+        """Cancel and await every task; the socket is closed; nothing more is read. Idempotent."""
         self._state = "closed"
-        self.inbox.end(_ENDED)
-        tasks = [*self._tasks, *([self._resyncing] if self._resyncing else [])]
-        current = asyncio.current_task()
-        for task in tasks:
-            if task is not current:
-                task.cancel()
-        await asyncio.gather(*(t for t in tasks if t is not current), return_exceptions=True)
+        self.inbox.close()
+        self._cancel_tasks()
+        await self._settle()
 
     def _terminate(self, reason: BaseException | _End) -> None:
         """End the stream from inside: its consumer sees ``reason``; every task stops."""
         self.inbox.end(reason)
+        self._cancel_tasks()
+
+    def _others(self) -> list[asyncio.Task[None]]:
         current = asyncio.current_task()
-        for task in [*self._tasks, *([self._resyncing] if self._resyncing else [])]:
-            if task is not current:
-                task.cancel()
+        tasks = [*self._tasks, *([self._resyncing] if self._resyncing else [])]
+        return [task for task in tasks if task is not current]
+
+    def _cancel_tasks(self) -> None:
+        for task in self._others():
+            task.cancel()
+
+    async def _settle(self) -> None:
+        """Wait until every task but the caller's has ended (each closes what it opened)."""
+        await asyncio.gather(*self._others(), return_exceptions=True)
 
     # ------------------------------------------------------------ what is watched
 
@@ -475,7 +500,7 @@ class StreamCore(Generic[W, T]):
             self._terminate(exc)
 
 
-class WatchStream(Generic[T]):
+class WatchStream(Generic[Item]):
     """Updates pushed by OKX's business WebSocket: an async iterator and context manager.
 
     Made by `GridClient.watch_positions()` (items: `GridPosition`) and
@@ -507,8 +532,8 @@ class WatchStream(Generic[T]):
 
     __slots__ = ("__weakref__", "_core")
 
-    def __init__(self, core: StreamCore[W, T], registry: StreamRegistry) -> None:
-        self._core: StreamCore[object, T] = core  # type: ignore[assignment]
+    def __init__(self, core: StreamCore[Any, Any], registry: StreamRegistry) -> None:
+        self._core = core
         registry.add(core)
         # Dropped unclosed (a ``break`` out of ``async for``): close it on the loop.
         weakref.finalize(self, registry.close_soon, core)
@@ -528,8 +553,9 @@ class WatchStream(Generic[T]):
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> T | WatchFailure:
-        return await self._core.next()
+    async def __anext__(self) -> Item | WatchFailure:
+        item: Item | WatchFailure = await self._core.next()
+        return item
 
     async def aclose(self) -> None:
         """Close the socket and stop every task of the stream; its next read ends. Idempotent."""

@@ -91,7 +91,7 @@ class Streams:
             pong_timeout=pong,
             jitter=self.jitter,
         )
-        return WatchStream(core, self.registry)
+        return WatchStream[GridPosition](core, self.registry)
 
     def grids(
         self,
@@ -150,7 +150,7 @@ class Streams:
             pong_timeout=pong,
             jitter=self.jitter,
         )
-        return WatchStream(core, self.registry)
+        return WatchStream[GridOrder](core, self.registry)
 
     async def aclose(self) -> None:
         """Stop every stream started; each one's next read raises RuntimeError."""
