@@ -390,6 +390,23 @@ async def test_the_heartbeat_keeps_an_idle_connection_open(
             assert (sim.ws_connects(), stream.stats.reconnects) == (1, 0)
 
 
+async def test_a_stream_that_only_receives_is_not_closed_for_silence() -> None:
+    # The server counts the client's silence, pushes or not: the heartbeat speaks up.
+    async with GridSimulator(seed=7, ws_idle_timeout=0.6, price_tick_interval=0.05) as sim:
+        account = sim.add_account()
+        grid = sim.add_grid(account.user_id)
+        creds = Credentials(account.api_key, account.secret_key, account.passphrase)
+        async with (
+            GridClient(creds, base_url=sim.url, user_id=account.user_id) as client,
+            client.watch_positions([grid.algo_id], heartbeat=0.2, pong_timeout=0.3) as stream,
+        ):
+            ended = time.monotonic() + 1.5
+            while time.monotonic() < ended:
+                await next_update(stream)
+            assert (sim.ws_connects(), stream.stats.reconnects) == (1, 0)
+            assert stream.stats.pushes > 10
+
+
 async def test_an_idle_close_4004_is_followed_by_a_new_connection(
     account: SimAccount, creds: Credentials
 ) -> None:

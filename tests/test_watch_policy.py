@@ -92,7 +92,7 @@ def test_the_heartbeat_pings_after_silence_and_gives_up_without_an_answer() -> N
     beat = Heartbeat(interval=20.0, pong_timeout=5.0, now=clock.monotonic())
     assert beat.step(clock.monotonic()) == (Beat.WAIT, 20.0)
     clock.advance(12.0)
-    beat.last_received = clock.monotonic()  # a push: the 20 s start again
+    beat.last_received = beat.last_sent = clock.monotonic()  # a subscribe and its ack
     assert beat.step(clock.monotonic()) == (Beat.WAIT, 20.0)
     clock.advance(20.0)
     assert beat.step(clock.monotonic()) == (Beat.PING, 0.0)
@@ -100,8 +100,8 @@ def test_the_heartbeat_pings_after_silence_and_gives_up_without_an_answer() -> N
     assert beat.step(clock.monotonic()) == (Beat.WAIT, 5.0)
     clock.advance(1.5)
     beat.last_received = clock.monotonic()  # pong
-    assert beat.step(clock.monotonic()) == (Beat.WAIT, 20.0)
-    clock.advance(20.0)
+    assert beat.step(clock.monotonic()) == (Beat.WAIT, 18.5)  # 20 s after the ping
+    clock.advance(18.5)
     assert beat.step(clock.monotonic())[0] is Beat.PING
     beat.pinged(clock.monotonic())
     clock.advance(4.9)
@@ -110,6 +110,27 @@ def test_the_heartbeat_pings_after_silence_and_gives_up_without_an_answer() -> N
     assert wait == pytest.approx(0.1)
     clock.advance(0.1)
     assert beat.step(clock.monotonic()) == (Beat.DEAD, 0.0)
+
+
+def test_a_connection_that_only_receives_still_pings() -> None:
+    clock = FakeClock()
+    beat = Heartbeat(interval=20.0, pong_timeout=5.0, now=clock.monotonic())
+    for _ in range(19):  # a push every second: the server is alive, but we said nothing
+        clock.advance(1.0)
+        beat.last_received = clock.monotonic()
+        assert beat.step(clock.monotonic())[0] is Beat.WAIT
+    clock.advance(1.0)
+    beat.last_received = clock.monotonic()
+    assert beat.step(clock.monotonic()) == (Beat.PING, 0.0)
+    beat.pinged(clock.monotonic())
+    clock.advance(0.5)
+    beat.last_received = clock.monotonic()  # the next push answers for the pong
+    assert beat.step(clock.monotonic()) == (Beat.WAIT, 19.5)
+    clock.advance(10.0)
+    beat.last_sent = clock.monotonic()  # a subscription sent: silence starts again
+    clock.advance(19.0)
+    beat.last_received = clock.monotonic()
+    assert beat.step(clock.monotonic()) == (Beat.WAIT, 1.0)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ A connection is opened within the process-wide limit of 3 connection requests pe
 second per host, logs in on OKX's measured clock and waits for the answer, then runs
 two tasks: the reader, which owns the socket's receiving side and hands every push to
 the stream, and the pinger, which sends ``ping`` after the heartbeat interval without
-a message and ends the connection when no answer comes. The stream's runner decides
+a message either way and ends the connection when no answer comes. The stream's runner decides
 what to do when `Connection.ended` resolves; `Connection.close` cancels and awaits
 both tasks and closes the socket, whatever happened before.
 """
@@ -183,12 +183,13 @@ class Connection(Generic[W, T]):
             await self.close()
             raise
         self.opened_at = self._clock.monotonic()
-        self._heartbeat.last_received = self.opened_at
+        self._heartbeat.last_received = self._heartbeat.last_sent = self.opened_at
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._ping())]
 
     async def _login(self, may_resync_clock: bool) -> None:
         ws = self._socket()
         self._ops.spend(self._clock.monotonic())
+        self._heartbeat.last_sent = self._clock.monotonic()
         try:
             await ws.send_str(login_message(self._transport.ws_login_args()))
         except _SEND_FAILED as exc:
@@ -259,6 +260,7 @@ class Connection(Generic[W, T]):
             self._unanswered.update(arg_key(arg) for arg in batch)
             self._batches[message_id] = batch
             self._answered.clear()
+            self._heartbeat.last_sent = clock.monotonic()
             try:
                 await ws.send_str(payload.decode())
             except _SEND_FAILED as exc:

@@ -121,25 +121,28 @@ class Beat(enum.Enum):
 
 
 class Heartbeat:
-    """When to send ``ping`` and when to give a connection up, from when messages came.
+    """When to send ``ping`` and when to give a connection up.
 
     The reader sets `last_received` (monotonic seconds) on every message, whatever
-    it is: a ``pong`` and a push are both proof of life. After ``interval`` seconds
-    without one, `step()` says PING; once pinged, DEAD if nothing came within
-    ``pong_timeout``.
+    it is: a ``pong`` and a push are both proof of life. The sender sets `last_sent`
+    on every frame it sends. After ``interval`` seconds without a message *either
+    way*, `step()` says PING: a connection that only receives is still silent on
+    the client's side, and a server may count that silence (the simulator does,
+    OKX's wording allows it). Once pinged, DEAD if nothing came within ``pong_timeout``.
     """
 
-    __slots__ = ("_pinged_at", "interval", "last_received", "pong_timeout")
+    __slots__ = ("_pinged_at", "interval", "last_received", "last_sent", "pong_timeout")
 
     def __init__(self, interval: float, pong_timeout: float, now: float) -> None:
         self.interval = interval
         self.pong_timeout = pong_timeout
         self.last_received = now
+        self.last_sent = now
         self._pinged_at: float | None = None
 
     def pinged(self, now: float) -> None:
         """A ``ping`` was sent at ``now``."""
-        self._pinged_at = now
+        self._pinged_at = self.last_sent = now
 
     def step(self, now: float) -> tuple[Beat, float]:
         """What to do at ``now``, and for WAIT how many seconds until it is worth asking again."""
@@ -150,7 +153,7 @@ class Heartbeat:
             else:
                 left = pinged + self.pong_timeout - now
                 return (Beat.DEAD, 0.0) if left <= 0 else (Beat.WAIT, left)
-        left = self.last_received + self.interval - now
+        left = min(self.last_received, self.last_sent) + self.interval - now
         return (Beat.PING, 0.0) if left <= 0 else (Beat.WAIT, left)
 
 
