@@ -350,3 +350,14 @@ async def test_failed_connections_back_off_on_the_injected_clock_and_jitter(
                 await asyncio.sleep(0.05)
             assert clock.sleeps[:4] == [0.25, 0.5, 1.0, 2.0]
             assert stream.stats.connects == 0
+
+
+async def test_a_stream_has_one_reader_at_a_time() -> None:
+    inbox = Inbox(GRIDS, WatchStats())
+    first = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one reader"):
+        await inbox.get()
+    inbox.end(RuntimeError("over"))
+    with pytest.raises(RuntimeError, match="over"):
+        await first

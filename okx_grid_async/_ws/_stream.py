@@ -180,6 +180,8 @@ class Inbox(Generic[T]):
                 raise end
             if end is not None:
                 raise StopAsyncIteration
+            if self._waiter is not None:
+                raise RuntimeError("a stream has one reader at a time: another task awaits it")
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -296,6 +298,11 @@ class StreamCore(Generic[W, T]):
     def closed(self) -> bool:
         """Whether `aclose()` was called."""
         return self._state == "closed"
+
+    @property
+    def watching(self) -> int:
+        """Subscription arguments watched now."""
+        return len(self._args)
 
     async def aclose(self) -> None:
         """Cancel and await every task; the socket is closed; nothing more is read. Idempotent."""
@@ -526,7 +533,8 @@ class WatchStream(Generic[Item]):
     Raises (from the iteration):
         LoginRefusedError: OKX refused the login (never retried).
         HTTPStatusError: the WebSocket upgrade was refused (other than 429 or 5xx).
-        RuntimeError: the client is not open, or was closed (the stream with it).
+        RuntimeError: the client is not open, or was closed (the stream with it); or
+            a second task reads while one waits (a stream has one reader).
         Exception: whatever the id source raised.
     """
 
@@ -570,8 +578,8 @@ class WatchStream(Generic[Item]):
     def stats(self) -> WatchStats:
         """A copy of the stream's figures so far."""
         core = self._core
-        return msgspec.structs.replace(core.stats, watching=len(core._args))
+        return msgspec.structs.replace(core.stats, watching=core.watching)
 
     def __repr__(self) -> str:
         core = self._core
-        return f"WatchStream({core.channel.name!r}, {core.ws_url!r}, watching={len(core._args)})"
+        return f"WatchStream({core.channel.name!r}, {core.ws_url!r}, watching={core.watching})"
