@@ -11,9 +11,9 @@ it reads a JSON :class:`SimulatorConfig` on stdin, creates one account and
 ``grids`` grids (algoIds ``first_algo_id``, ``first_algo_id + 1``, ...), starts
 on a free port of 127.0.0.1 and prints a JSON :class:`Started`. Then it answers
 ``arrivals PATH`` with a JSON list of :class:`~okx_grid_async.simulator.Arrival`
-(that account's, on that path), ``call NAME`` by calling a fault method such as
-``ws_drop_all`` (answering ``null``), and stops on ``stop`` or at end of input, so it
-never outlives its parent.
+(that account's, on that path), ``call NAME ARG...`` by calling a method such as
+``ws_drop_all`` or ``set_mark_price`` (answering ``null``), and stops on ``stop`` or
+at end of input, so it never outlives its parent.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ _START_TIMEOUT: Final = 30.0
 _ANSWER_TIMEOUT: Final = 30.0
 _STOP_TIMEOUT: Final = 10.0
 _LINE_LIMIT: Final = 64 * 1024 * 1024  # an arrivals answer for 100,000 requests fits
-# The simulator's methods a parent may call (``call NAME``), none taking arguments.
-_CALLABLE: Final = frozenset({"ws_drop_all", "ws_clear_faults"})
+# The simulator's methods a parent may call (``call NAME ARG...``, str arguments).
+_CALLABLE: Final = frozenset({"ws_drop_all", "ws_clear_faults", "set_mark_price"})
 
 
 class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,9 +130,9 @@ class SimulatorProcess:
         self._send(f"arrivals {path}")
         return msgspec.json.decode(await self._line(_ANSWER_TIMEOUT), type=list[Arrival])
 
-    async def command(self, name: str) -> None:
-        """Call one of the simulator's fault methods without arguments (``ws_drop_all``...)."""
-        self._send(f"call {name}")
+    async def command(self, name: str, *args: str) -> None:
+        """Call one of the simulator's methods in ``_CALLABLE`` (``ws_drop_all``...)."""
+        self._send(" ".join(("call", name, *args)))
         await self._line(_ANSWER_TIMEOUT)
 
     def _info(self) -> Started:
@@ -198,8 +198,9 @@ async def _serve(config: SimulatorConfig) -> None:
             command, _, argument = line.partition(" ")
             if command == "arrivals":
                 _answer(msgspec.json.encode(sim.arrivals(account.user_id, argument)))
-            elif command == "call" and argument in _CALLABLE:
-                getattr(sim, argument)()
+            elif command == "call" and argument.split(" ")[0] in _CALLABLE:
+                name, *args = argument.split(" ")
+                getattr(sim, name)(*args)
                 _answer(b"null")
             elif command in ("stop", ""):
                 return

@@ -1,8 +1,7 @@
 """watching (issue 13): 1,000 grids watched over one WebSocket, beside a polling loop.
 
 The simulator runs in its own process at OKX's limit (20 position reads per 2 s per
-user), with every grid's mark price moving every ``TICK`` seconds. Three phases, one
-client:
+user), with every grid's mark price moving every ``TICK`` seconds. Four phases:
 
 1. **push**: ``watch_positions`` of the 1,000 grids. Once each grid's first state
    (the snapshot on subscribing) has come, for ``PUSH_SECONDS``: every pushed update's
@@ -18,10 +17,19 @@ client:
    the grid's next read, one round after the last: with changes at any time, the
    delay from a change to the bot is uniform over one round, so its p50 and p99 are
    half and 99 % of the round's measured wall time.
+4. **single changes**: in a second simulator without ticking, 200 changes of one grid
+   at a time (``set_mark_price``), each timed as in phase 1: the latency without
+   a burst in front of it.
 
-Clock note: ``uTime`` has millisecond resolution and is read on the simulator
-process's clock, ``time.time()`` on this one's: the same machine clock, so a push's
-latency is exact to about 1 ms.
+Every tick changes all 1,000 grids at once, so the simulator sends 1,000 pushes in a
+burst: a change's latency includes its wait behind the others of its tick, on both
+sides of the socket. Phase 1 also times each update from its push (the row's
+``pTime``, when the simulator queued the frame); phase 4 shows the latency with no
+burst in front.
+
+Clock note: ``uTime`` and ``pTime`` have millisecond resolution and are read on the
+simulator process's clock, ``time.time()`` on this one's: the same machine clock, so
+latencies are exact to about 1 ms.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Final
 
 from okx_grid_async import (
@@ -52,6 +61,9 @@ PUSH_SECONDS: Final = 30.0
 CONCURRENCY: Final = 20
 # How long the first state of every grid, and the resync, may take at most.
 SNAPSHOT_TIMEOUT: Final = 30.0
+# Changes of one grid at a time, this far apart (s), for the latency without a burst.
+SINGLE_CHANGES: Final = 200
+SINGLE_SPACING: Final = 0.02
 RESYNC_TIMEOUT: Final = 150.0
 
 
@@ -65,7 +77,8 @@ async def _push(sim: SimulatorProcess, client: GridClient) -> list[tuple[str, ob
     requests_before = len(await sim.arrivals(GRID_POSITIONS_PATH))
     first: set[str] = set()
     failures = 0
-    latencies: list[float] = []
+    latencies: list[float] = []  # change (uTime) -> bot, ms
+    in_flight: list[float] = []  # push (pTime) -> bot, ms
     async with client.watch_positions(ids) as stream:
         started = time.perf_counter()
         async with asyncio.timeout(SNAPSHOT_TIMEOUT):
@@ -86,6 +99,7 @@ async def _push(sim: SimulatorProcess, client: GridClient) -> list[tuple[str, ob
                 failures += 1
             elif item.p_time is not None and item.u_time is not None:
                 latencies.append(received * 1000 - item.u_time.timestamp() * 1000)
+                in_flight.append(received * 1000 - item.p_time.timestamp() * 1000)
             if time.perf_counter() >= end:
                 break
         cpu = time.process_time() - cpu
@@ -120,6 +134,8 @@ async def _push(sim: SimulatorProcess, client: GridClient) -> list[tuple[str, ob
         ("latency p50, change -> bot (ms)", _percentile(latencies, 0.5)),
         ("latency p99, change -> bot (ms)", _percentile(latencies, 0.99)),
         ("latency max (ms)", max(latencies)),
+        ("of which push -> bot, p50 (ms)", _percentile(in_flight, 0.5)),
+        ("of which push -> bot, p99 (ms)", _percentile(in_flight, 0.99)),
         ("client CPU per update (µs)", cpu / max(updates, 1) * 1e6),
         ("after a drop: reconnects", reconnects),
         ("after a drop: REST requests (resync)", requests_resync),
@@ -162,6 +178,33 @@ async def _poll(sim: SimulatorProcess, client: GridClient) -> list[tuple[str, ob
     ]
 
 
+async def _single_changes(sim: SimulatorProcess, client: GridClient) -> list[tuple[str, object]]:
+    """Latency of one change at a time (no ticking), as the bot sees it."""
+    ids = [str(algo_id) for algo_id in sim.algo_ids]
+    latencies: list[float] = []
+    async with client.watch_positions(ids) as stream:
+        async with asyncio.timeout(SNAPSHOT_TIMEOUT):
+            for _ in ids:
+                await anext(stream)
+        for i in range(SINGLE_CHANGES):
+            algo_id = ids[i * 7919 % len(ids)]
+            price = f"{30_000 + i}.5"
+            await sim.command("set_mark_price", algo_id, price)
+            async with asyncio.timeout(5.0):
+                async for item in stream:
+                    if isinstance(item, GridPosition) and item.mark_px == Decimal(price):
+                        received = time.time()
+                        assert item.u_time is not None
+                        latencies.append(received * 1000 - item.u_time.timestamp() * 1000)
+                        break
+            await asyncio.sleep(SINGLE_SPACING)
+    return [
+        ("single changes (one grid at a time, no ticking)", len(latencies)),
+        ("latency p50, change -> bot (ms)", _percentile(latencies, 0.5)),
+        ("latency p99, change -> bot (ms)", _percentile(latencies, 0.99)),
+    ]
+
+
 async def _run() -> None:
     print_title(
         "watching",
@@ -180,8 +223,14 @@ async def _run() -> None:
         ) as client:
             pushed = await _push(sim, client)
             polled = await _poll(sim, client)
+    async with SimulatorProcess(SimulatorConfig(grids=GRIDS)) as sim:
+        a = sim.account
+        async with GridClient(a.credentials(), base_url=sim.url, user_id=a.user_id) as client:
+            single = await _single_changes(sim, client)
     print("Pushing (watch_positions):\n")
     print_table(("figure", "value"), pushed)
+    print("Pushing, one change at a time (another simulator, no ticking):\n")
+    print_table(("figure", "value"), single)
     print("Polling (sweep_positions, one round):\n")
     print_table(("figure", "value"), polled)
     resync = dict(pushed)["after a drop: REST requests (resync)"]
