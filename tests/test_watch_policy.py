@@ -31,6 +31,7 @@ from okx_grid_async import (
 )
 from okx_grid_async._constants import WS_MAX_MESSAGE_BYTES
 from okx_grid_async._models import WirePosition, position_from_wire
+from okx_grid_async._ws._inbox import Inbox, WatchStats
 from okx_grid_async._ws._policy import (
     Backoff,
     Beat,
@@ -41,7 +42,6 @@ from okx_grid_async._ws._policy import (
     subscribe_batches,
 )
 from okx_grid_async._ws._protocol import GRIDS, POSITIONS, arg_key
-from okx_grid_async._ws._stream import Inbox, WatchStats
 from okx_grid_async._ws._urls import default_ws_url, validate_ws_url
 from okx_grid_async.simulator import GridSimulator, SimAccount
 from okx_grid_async.testing import FakeClock

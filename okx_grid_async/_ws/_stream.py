@@ -12,8 +12,7 @@ Behind it, `StreamCore` runs the tasks:
 - a resync, started by the runner, reads every watched grid once through the
   client's rate-limited REST path.
 
-Updates wait for the consumer in an `Inbox`: the newest version of each grid (older
-and duplicate versions dropped by ``uTime``), in the order they came. Leaving the
+Updates wait for the consumer in an `Inbox` (``_inbox``). Leaving the
 ``async with`` block, `aclose()`, closing the client, or dropping the iterator
 (a ``break`` out of ``async for``) cancels and awaits every task and closes the socket.
 """
@@ -25,12 +24,10 @@ import contextlib
 import logging
 import random
 import weakref
-from collections import OrderedDict
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     Callable,
-    Hashable,
     Iterable,
     Mapping,
     Sequence,
@@ -45,10 +42,11 @@ from okx_grid_async._errors import OKXError
 from okx_grid_async._transport import Transport
 
 from ._connection import Connection, TransientError
-from ._policy import Backoff, Versioned, is_stale
+from ._inbox import ENDED, End, Inbox, WatchFailure, WatchStats
+from ._policy import Backoff, Versioned
 from ._protocol import Channel, arg_key
 
-__all__ = ["Resync", "StreamCore", "StreamRegistry", "WatchFailure", "WatchStats", "WatchStream"]
+__all__ = ["Resync", "StreamCore", "StreamRegistry", "WatchStream"]
 
 W = TypeVar("W")
 T = TypeVar("T", bound=Versioned)  # GridPosition, GridOrder
@@ -57,138 +55,12 @@ Item = TypeVar("Item")  # the same, as the public stream names it
 logger: Final = logging.getLogger("okx_grid_async")
 
 
-class WatchFailure(msgspec.Struct, frozen=True):
-    """A grid the stream cannot watch or read, yielded in place of an update.
-
-    The same shape as a failed `SweepResult`: ``algo_id`` and ``error``. An unknown
-    grid (OKX answers the subscription with 60018) is a `GridNotFoundError` and is
-    watched no more; an id that is not a string of digits is an
-    `InvalidArgumentError` (``algo_id`` is then its ``repr``); a resync read that
-    failed carries that read's error. ``algo_id`` is ``""`` when the error concerns
-    no one grid (a ``watch_grids`` subscription or listing). The stream goes on.
-    """
-
-    algo_id: str
-    error: OKXError
-
-
-class WatchStats(msgspec.Struct, kw_only=True):
-    """A stream's figures so far.
-
-    Attributes:
-        connects: connections opened and logged in.
-        reconnects: connections replaced: dropped, silent, closed by OKX, or ahead of
-            a restart (64008).
-        pushes: push messages received.
-        updates: updates and errors handed to the iterator.
-        dropped: rows not handed on because an equal or newer version was (by ``uTime``).
-        conflated: versions replaced by a newer one of the same grid before being read.
-        resync_requests: REST requests spent on resyncs (each through the rate limiter).
-        watching: subscription arguments watched now (grids, for ``watch_positions``).
-    """
-
-    connects: int = 0
-    reconnects: int = 0
-    pushes: int = 0
-    updates: int = 0
-    dropped: int = 0
-    conflated: int = 0
-    resync_requests: int = 0
-    watching: int = 0
-
-
 # Reads every watched argument's rows over REST; counts its requests in the stats.
 Resync: TypeAlias = Callable[
     [list[Mapping[str, str]], WatchStats], AsyncGenerator["T | WatchFailure", None]
 ]
 Ids: TypeAlias = Iterable[object] | AsyncIterable[object]
 Arg: TypeAlias = Mapping[str, str]
-
-
-class _End:
-    """The stream ended normally (closed by its owner, or nothing left to watch)."""
-
-    __slots__ = ()
-
-
-_ENDED: Final = _End()
-
-
-class Inbox(Generic[T]):
-    """Updates waiting for the consumer: the newest version of each key, oldest key first.
-
-    A newer version of a key that is still waiting takes its place (so a slow
-    consumer reads the latest state, and memory is bounded by the number of keys);
-    a version that is not news (`is_stale`) is dropped.
-    """
-
-    __slots__ = ("_channel", "_end", "_held", "_waiter", "_waiting", "stats")
-
-    def __init__(self, channel: Channel[W, T], stats: WatchStats) -> None:
-        self._channel: Channel[object, T] = channel  # type: ignore[assignment]
-        self.stats = stats
-        self._held: dict[Hashable, T] = {}
-        self._waiting: OrderedDict[Hashable, T | WatchFailure] = OrderedDict()
-        self._waiter: asyncio.Future[None] | None = None
-        self._end: BaseException | _End | None = None
-
-    def offer(self, item: T) -> None:
-        """Hand on ``item`` unless a version as new of its key was already handed on."""
-        channel = self._channel
-        key = channel.key(item)
-        held = self._held.get(key)
-        if held is not None and is_stale(held, item, channel.same):
-            self.stats.dropped += 1
-            return
-        self._held[key] = item
-        if key in self._waiting:
-            self.stats.conflated += 1
-        self._waiting[key] = item
-        self._wake()
-
-    def fail(self, error: WatchFailure) -> None:
-        """Hand on a grid's error."""
-        self._waiting[("error", error.algo_id, id(error))] = error
-        self._wake()
-
-    def close(self) -> None:
-        """Drop what waits; the next read ends the iteration (or raises an end set before)."""
-        self._waiting.clear()
-        self.end(_ENDED)
-
-    def end(self, reason: BaseException | _End) -> None:
-        """No more updates after those waiting: then raise ``reason`` (or stop). First wins."""
-        if self._end is None:
-            self._end = reason
-            self._wake()
-
-    @property
-    def ended(self) -> bool:
-        return self._end is not None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> T | WatchFailure:
-        """The next update; raises the end's exception (once), then StopAsyncIteration."""
-        while not self._waiting:
-            end = self._end
-            if isinstance(end, BaseException):
-                self._end = _ENDED
-                raise end
-            if end is not None:
-                raise StopAsyncIteration
-            if self._waiter is not None:
-                raise RuntimeError("a stream has one reader at a time: another task awaits it")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        self.stats.updates += 1
-        return self._waiting.popitem(last=False)[1]
 
 
 class StreamRegistry:
@@ -311,7 +183,7 @@ class StreamCore(Generic[W, T]):
         self._cancel_tasks()
         await self._settle()
 
-    def _terminate(self, reason: BaseException | _End) -> None:
+    def _terminate(self, reason: BaseException | End) -> None:
         """End the stream from inside: its consumer sees ``reason``; every task stops."""
         self.inbox.end(reason)
         self._cancel_tasks()
@@ -367,7 +239,7 @@ class StreamCore(Generic[W, T]):
 
     def _end_if_idle(self) -> None:
         if self._ids_done and not self._args:
-            self._terminate(_ENDED)  # nothing (left) to watch
+            self._terminate(ENDED)  # nothing (left) to watch
 
     # ------------------------------------------------------------ the connection's sink
 

@@ -20,9 +20,10 @@ from okx_grid_async._sweep import AlgoIds, sweep
 from okx_grid_async._transport import Transport
 from okx_grid_async._validation import InvalidArgumentError, check_id
 
+from ._inbox import WatchFailure, WatchStats
 from ._policy import check_heartbeat
 from ._protocol import GRIDS, POSITIONS
-from ._stream import StreamCore, StreamRegistry, WatchFailure, WatchStats, WatchStream
+from ._stream import StreamCore, StreamRegistry, WatchStream
 from ._urls import default_ws_url, validate_ws_url
 
 __all__ = ["WATCH_INST_TYPES", "Streams"]
