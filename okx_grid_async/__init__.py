@@ -22,6 +22,7 @@ from ._errors import (
     GridStateError,
     GridStoppingError,
     HTTPStatusError,
+    InvalidArgumentError,
     MalformedResponseError,
     NoPositionError,
     NotGridPolicyError,
@@ -44,7 +45,6 @@ from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
-from ._validation import InvalidArgumentError
 
 __version__ = "0.1.0"
 

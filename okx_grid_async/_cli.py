@@ -45,6 +45,7 @@ from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
     DeadlineExceededError,
+    InvalidArgumentError,
     NotSentError,
     OKXAPIError,
     OKXError,
@@ -57,7 +58,7 @@ from ._metrics_report import MetricsReport
 from ._models import GridOrder
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
-from ._validation import InvalidArgumentError, check_id, check_positive_decimal
+from ._validation import check_id, check_positive_decimal
 
 __all__ = [
     "EXIT_API_ERROR",

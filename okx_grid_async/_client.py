@@ -26,7 +26,7 @@ from ._constants import (
     PUBLIC_INSTRUMENTS_PATH,
 )
 from ._credentials import Credentials
-from ._errors import MalformedResponseError, NoPositionError
+from ._errors import InvalidArgumentError, MalformedResponseError, NoPositionError
 from ._instruments import (
     Instrument,
     check_inst_id,
@@ -52,7 +52,6 @@ from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
 from ._telemetry import call_telemetry
 from ._transport import PUBLIC_INSTRUMENTS_LIMITER, Transport
 from ._validation import (
-    InvalidArgumentError,
     check_bool,
     check_id,
     check_positive_decimal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 
 import okx_grid_async
 import okx_grid_async.testing
-from okx_grid_async import OKXError
+from okx_grid_async import OKXError, _errors
 
 EXPECTED = {
     # client, credentials, results
@@ -65,6 +66,19 @@ def test_every_exception_is_under_okx_error() -> None:
     assert len(errors) == 27
     for cls in errors:
         assert issubclass(cls, OKXError), cls
+
+
+def test_every_exception_is_defined_in_the_errors_module() -> None:
+    """One module holds the whole tree, drawn in its docstring (as httpx's _exceptions.py)."""
+    exported = {
+        name
+        for name in okx_grid_async.__all__
+        if isinstance(cls := getattr(okx_grid_async, name), type) and issubclass(cls, OKXError)
+    }
+    assert exported <= set(_errors.__all__)
+    for name in exported:
+        assert getattr(_errors, name) is getattr(okx_grid_async, name)
+        assert re.search(rf"\b{name}\b", _errors.__doc__ or ""), f"{name} is not in the tree"
 
 
 def test_the_package_imports_without_redis_installed() -> None:
