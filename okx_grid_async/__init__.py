@@ -45,8 +45,7 @@ from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "EEA_URL",

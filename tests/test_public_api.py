@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 import re
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
 import okx_grid_async
 import okx_grid_async.testing
 from okx_grid_async import OKXError, _errors
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = {
     # client, credentials, results
@@ -48,6 +53,22 @@ def _ruff_order(name: str) -> tuple[int, str]:
     if name[0].isupper():
         return (1, name)
     return (2, name)
+
+
+def test_the_version_is_pyproject_s_as_installed() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert okx_grid_async.__version__ == importlib.metadata.version("okx-grid-async")
+    assert okx_grid_async.__version__ == pyproject["project"]["version"]
+
+
+def test_the_version_is_written_nowhere_else() -> None:
+    version = re.escape(okx_grid_async.__version__)
+    written = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "okx_grid_async").rglob("*.py")
+        if re.search(rf"[\"']{version}[\"']", path.read_text(encoding="utf-8"))
+    ]
+    assert written == []
 
 
 def test_every_export_is_importable_and_documented() -> None:
