@@ -43,6 +43,7 @@ from ._errors import (
 from ._instruments import Instrument
 from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_limiter
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
+from ._publish import publish
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
 from ._version import __version__
@@ -112,3 +113,7 @@ def __getattr__(name: str) -> Any:
 
         return FakeClock
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Tracebacks and reprs show okx_grid_async.GridNotFoundError, the name users import.
+publish(globals())
