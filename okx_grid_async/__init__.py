@@ -9,7 +9,7 @@ from typing import Any
 
 from ._client import CloseReconciliation, GridClient
 from ._clock import Clock, SystemClock
-from ._constants import EEA_URL, GLOBAL_URL, OPENAPI_URL, US_URL
+from ._constants import EEA_URL, GLOBAL_URL, OPENAPI_URL, US_URL, GridEndpoint
 from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
@@ -64,6 +64,7 @@ __all__ = [
     "DeadlineExceededError",
     "EndpointTimeoutError",
     "GridClient",
+    "GridEndpoint",
     "GridError",
     "GridNotFoundError",
     "GridOrder",

@@ -20,10 +20,12 @@ from ._constants import (
     GLOBAL_URL,
     GRID_CANCEL_CLOSE_ORDER_PATH,
     GRID_CLOSE_POSITION_PATH,
+    GRID_ENDPOINT_PATHS,
     GRID_ORDERS_HISTORY_PATH,
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
     PUBLIC_INSTRUMENTS_PATH,
+    GridEndpoint,
 )
 from ._credentials import Credentials
 from ._errors import InvalidArgumentError, MalformedResponseError, NoPositionError
@@ -228,8 +230,25 @@ class GridClient:
         """OKX's clock minus this machine's, in milliseconds, as last measured."""
         return self._transport.offset_ms
 
-    def limiter_stats(self, path: str = GRID_POSITIONS_PATH) -> LimiterStats:
-        """The rate-limit figures of this client's user for one endpoint path."""
+    def limiter_stats(self, endpoint: GridEndpoint = "positions") -> LimiterStats:
+        """The rate-limit figures of this client's user for one grid endpoint.
+
+        Args:
+            endpoint: the endpoint by the last part of its path: ``"positions"``,
+                ``"close-position"``, ``"cancel-close-order"``, ``"orders-algo-pending"``
+                or ``"orders-algo-history"`` (see `GridEndpoint`).
+
+        Raises:
+            TypeError: ``endpoint`` is not a str.
+            InvalidArgumentError: it is not one of those names (a path, say).
+            RuntimeError: before opening, when no ``user_id`` was given.
+        """
+        if not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a str, not {type(endpoint).__name__}")
+        path = GRID_ENDPOINT_PATHS.get(endpoint)
+        if path is None:
+            names = ", ".join(map(repr, GRID_ENDPOINT_PATHS))
+            raise InvalidArgumentError(f"endpoint must be one of {names}; not {endpoint!r}")
         return self._transport.limiter.stats(self.user_key, path)
 
     # ------------------------------------------------------------ endpoints

@@ -39,7 +39,7 @@ EXPECTED = {
     "Instrument",
     # rate limiting and time
     "RateLimiter", "LocalRateLimiter", "RedisRateLimiter", "LimiterStats",
-    "default_rate_limiter", "Clock", "SystemClock",
+    "default_rate_limiter", "Clock", "SystemClock", "GridEndpoint",
     # hosts
     "GLOBAL_URL", "US_URL", "EEA_URL", "OPENAPI_URL",
     # errors
