@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from types import TracebackType
@@ -91,10 +92,10 @@ class GridClient:
         base_url: https origin (``GLOBAL_URL``, ``US_URL``, ``EEA_URL``, ``OPENAPI_URL``),
             or plain http to a loopback host (the simulator).
         demo: send ``x-simulated-trading: 1`` (OKX demo trading). Live sends no such header.
-        user_id: the OKX User ID whose rate budgets this key spends. By default it
-            is read once per API key and process from ``GET /api/v5/account/config``
-            (``uid``) when the client opens, so every key of one user shares one
-            budget; passing it costs no request.
+        user_id: the OKX User ID (uid) that rate limits are counted by. By default
+            it is read once per API key and process from ``GET /api/v5/account/config``
+            when the client opens, so every key of one user shares one budget;
+            passing it costs no request. The `user_id` property gives it back.
         timeout: default deadline of each call's exchange, in seconds: from the
             grant of a rate-limit slot, sending, retries with their backoff, and
             reading the answer. Waiting in the limiter's queue is not counted.
@@ -212,13 +213,27 @@ class GridClient:
         return self._transport.base_url
 
     @property
-    def user_key(self) -> str:
-        """The key of this client's rate budgets: the OKX User ID (given, or read on opening).
+    def user_id(self) -> str:
+        """The OKX User ID (uid) that rate limits are counted by: ``user_id=`` as given,
+        or read from ``GET /api/v5/account/config`` when the client opened.
+
+        It is the user key this client passes to its rate limiter.
 
         Raises:
             RuntimeError: before opening, when no ``user_id`` was given.
         """
         return self._transport.user_key
+
+    @property
+    def user_key(self) -> str:
+        """Deprecated: `user_id` under its old name; it will be removed in the next release."""
+        warnings.warn(
+            "GridClient.user_key is deprecated and will be removed in the next release; "
+            "use GridClient.user_id",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.user_id
 
     @property
     def rate_limiter(self) -> RateLimiter:
@@ -249,7 +264,7 @@ class GridClient:
         if path is None:
             names = ", ".join(map(repr, GRID_ENDPOINT_PATHS))
             raise InvalidArgumentError(f"endpoint must be one of {names}; not {endpoint!r}")
-        return self._transport.limiter.stats(self.user_key, path)
+        return self._transport.limiter.stats(self.user_id, path)
 
     # ------------------------------------------------------------ endpoints
 

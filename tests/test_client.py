@@ -325,8 +325,8 @@ async def test_bad_arguments_are_refused_before_anything_is_sent(
         with pytest.raises(error, match=match):
             await getattr(client, method)(**kwargs)
     assert sim.requests == []
-    assert limiter.stats(client.user_key, GRID_POSITIONS_PATH).granted == 0
-    assert limiter.stats(client.user_key, GRID_CLOSE_POSITION_PATH).granted == 0
+    assert limiter.stats(client.user_id, GRID_POSITIONS_PATH).granted == 0
+    assert limiter.stats(client.user_id, GRID_CLOSE_POSITION_PATH).granted == 0
 
 
 def test_invalid_argument_error_is_a_value_error() -> None:
