@@ -6,7 +6,7 @@ import warnings
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self, overload
 
 import aiohttp
 import msgspec
@@ -300,6 +300,30 @@ class GridClient:
             wait_timeout=check_wait_timeout(wait_timeout),
         )
 
+    # The two modes, for type checkers: a market close takes no sz or px, a limit
+    # close needs both. The checks in the body stay for callers without one.
+    @overload
+    async def close_position(
+        self,
+        algo_id: str,
+        *,
+        mkt_close: Literal[True],
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> ClosePositionResult: ...
+
+    @overload
+    async def close_position(
+        self,
+        algo_id: str,
+        *,
+        mkt_close: Literal[False],
+        sz: Decimal | int | str,
+        px: Decimal | int | str,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> ClosePositionResult: ...
+
     async def close_position(
         self,
         algo_id: str,
@@ -314,7 +338,10 @@ class GridClient:
 
         ``mkt_close=True`` closes everything at market; ``mkt_close=False`` places
         a limit close order of ``sz`` contracts at price ``px`` (both required,
-        finite, > 0; Decimal, int or str, never float).
+        finite, > 0; Decimal, int or str, never float). A type checker holds a
+        call to one of the two: ``mkt_close=True`` with ``sz`` or ``px``, or
+        ``mkt_close=False`` without both, does not type-check; ``mkt_close`` must
+        then be a literal ``True`` or ``False``, not a ``bool`` variable.
 
         Before sending a partial close, the client reads the grid's position (one
         request from the *positions* budget, not the close budget) and its
