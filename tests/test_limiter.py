@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 
 import pytest
 
 from okx_grid_async import LocalRateLimiter, WaitTimeoutError
+from okx_grid_async.simulator import max_in_window
 from okx_grid_async.testing import FakeClock
 
 POS = "/api/v5/tradingBot/grid/positions"
 CLOSE = "/api/v5/tradingBot/grid/close-position"
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """Largest number of times in any half-open window [t, t + window)."""
-    ordered = sorted(times)
-    return max(
-        (bisect.bisect_left(ordered, t + window) - i for i, t in enumerate(ordered)), default=0
-    )
-
-
-def test_max_in_window_helper() -> None:
-    assert max_in_window([], 2) == 0
-    assert max_in_window([0, 1, 1.999, 2.0], 2) == 3
-    assert max_in_window([0, 0, 0], 1) == 3
 
 
 async def _burst(
