@@ -177,6 +177,7 @@ def test_every_exception_is_defined_in_the_errors_module() -> None:
 
 
 def test_the_package_imports_without_redis_installed() -> None:
+    """Only RedisRateLimiter needs redis, and it says which extra brings it."""
     code = (
         "import sys; sys.modules['redis'] = None; sys.modules['redis.asyncio'] = None\n"
         "import okx_grid_async\n"
@@ -186,9 +187,16 @@ def test_the_package_imports_without_redis_installed() -> None:
         "    print('ImportError:', exc)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=ROOT,
     )
-    assert "okx-grid-async[redis]" in out.stdout
+    assert out.stdout == (
+        "ImportError: RedisRateLimiter needs the redis package: install okx-grid-async[redis]\n"
+    )
 
 
 def test_fake_clock_lives_in_the_testing_module() -> None:

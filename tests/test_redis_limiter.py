@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -606,26 +605,6 @@ def test_bad_configuration_is_refused(kwargs: dict[str, object], match: str) -> 
     with pytest.raises(ValueError, match=match) as info:
         RedisRateLimiter(**arguments)  # type: ignore[arg-type]
     assert "hunter2" not in _chain(info.value)
-
-
-def test_the_package_imports_without_redis() -> None:
-    code = (
-        "import sys; sys.modules['redis'] = None\n"
-        "import okx_grid_async\n"
-        "try:\n"
-        "    okx_grid_async.RedisRateLimiter('redis://127.0.0.1/0')\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-        cwd=ROOT,
-    )
-    assert "install okx-grid-async[redis]" in done.stdout
 
 
 # ------------------------------------------------------------------ three OS processes
