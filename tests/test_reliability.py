@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from decimal import Decimal
 
 import pytest
@@ -182,17 +181,11 @@ async def test_persistent_50011_slows_the_limiter_down(
     assert sum(clock.sleeps) >= 2 * 2.05 - 1e-9
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_connection_refused_is_a_transport_error_not_sent(
-    sim: GridSimulator, account: SimAccount
+    sim: GridSimulator, account: SimAccount, closed_port: int
 ) -> None:
     creds = Credentials(account.api_key, account.secret_key, account.passphrase)
-    client = GridClient(creds, base_url=f"http://127.0.0.1:{_closed_port()}", timeout=2.0)
+    client = GridClient(creds, base_url=f"http://127.0.0.1:{closed_port}", timeout=2.0)
     with pytest.raises(TransportError) as info:
         await client.__aenter__()
     assert info.value.sent is False
