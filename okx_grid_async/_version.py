@@ -20,3 +20,4 @@ def _installed_version() -> str:
 
 
 __version__: Final = _installed_version()
+"""The installed version, as pyproject.toml gives it (``"0+unknown"`` never installed)."""
