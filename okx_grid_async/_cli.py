@@ -38,13 +38,13 @@ from typing import Any, Final, NoReturn, TextIO, TypeVar
 
 import msgspec
 
-from . import __version__
 from ._client import GridClient
 from ._constants import DEFAULT_TIMEOUT, EEA_URL, GLOBAL_URL, GRID_CANCEL_CLOSE_ORDER_PATH, US_URL
 from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
     DeadlineExceededError,
+    InvalidArgumentError,
     NotSentError,
     OKXAPIError,
     OKXError,
@@ -57,7 +57,8 @@ from ._metrics_report import MetricsReport
 from ._models import GridOrder
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
-from ._validation import InvalidArgumentError, check_id, check_positive_decimal
+from ._validation import check_id, check_positive_decimal
+from ._version import __version__
 
 __all__ = [
     "EXIT_API_ERROR",

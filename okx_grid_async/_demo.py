@@ -20,13 +20,7 @@ import msgspec
 
 from ._cli import Progress, format_decimal, render_table, sweep_with_progress
 from ._client import GridClient
-from ._constants import (
-    GRID_CLOSE_POSITION_PATH,
-    GRID_MAX_RATE,
-    GRID_ORDERS_PENDING_PATH,
-    GRID_POSITIONS_PATH,
-    GRID_TIME_PERIOD,
-)
+from ._constants import GRID_ENDPOINT_PATHS, GRID_MAX_RATE, GRID_TIME_PERIOD, GridEndpoint
 from ._credentials import Credentials
 from ._errors import OKXError, OutcomeUnknownError
 from ._instruments import Instrument
@@ -54,7 +48,7 @@ SEED: Final = 2024
 # instead of filling at once, so the demo shows the order id it gets.
 _LIMIT_OFFSET: Final = Decimal("0.02")
 _CLOSED_AT_MARKET: Final = "closed at market"
-_ENDPOINTS: Final = (GRID_ORDERS_PENDING_PATH, GRID_POSITIONS_PATH, GRID_CLOSE_POSITION_PATH)
+_ENDPOINTS: Final[tuple[GridEndpoint, ...]] = ("orders-algo-pending", "positions", "close-position")
 
 
 class DemoGrid(msgspec.Struct, kw_only=True):
@@ -124,7 +118,7 @@ async def run_demo(progress: Progress, *, grids: int = DEMO_GRIDS) -> DemoSummar
             )
             sweep_s = time.monotonic() - sweep_started
             rows = await _close_some(client, found, results)
-            figures = [_figures(client, sim, path) for path in _ENDPOINTS]
+            figures = [_figures(client, sim, endpoint) for endpoint in _ENDPOINTS]
         url = sim.url
     return DemoSummary(
         simulator_url=url,
@@ -219,8 +213,9 @@ def _limit_close(position: GridPosition, instrument: Instrument) -> tuple[Decima
     return sz, instrument.round_price(mark * factor, side="sell" if pos > 0 else "buy")
 
 
-def _figures(client: GridClient, sim: GridSimulator, path: str) -> EndpointFigures:
-    stats = client.limiter_stats(path)
+def _figures(client: GridClient, sim: GridSimulator, endpoint: GridEndpoint) -> EndpointFigures:
+    path = GRID_ENDPOINT_PATHS[endpoint]
+    stats = client.limiter_stats(endpoint)
     arrivals = sim.arrivals(DEMO_USER_ID, path)
     return EndpointFigures(
         endpoint=path,

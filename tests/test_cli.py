@@ -12,7 +12,6 @@ import io
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -179,12 +178,8 @@ async def test_an_api_error_exits_3_with_one_error_line(cli: Cli) -> None:
     assert (error["type"], error["code"]) == ("GridNotFoundError", "51293")
 
 
-async def test_a_network_failure_exits_5(cli: Cli) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # Nothing listens on the port once the socket is closed: the connection is refused.
-    run = await cli.run("--base-url", f"http://127.0.0.1:{port}", "positions", "1")
+async def test_a_network_failure_exits_5(cli: Cli, closed_port: int) -> None:
+    run = await cli.run("--base-url", f"http://127.0.0.1:{closed_port}", "positions", "1")
     assert run.code == EXIT_NETWORK
     assert run.err.startswith("okx-grid: error: ")
 
