@@ -21,6 +21,7 @@ import msgspec
 import pytest
 
 import okx_grid_async
+import okx_grid_async.simulator
 import okx_grid_async.testing
 from okx_grid_async import (
     GridNotFoundError,
@@ -92,7 +93,7 @@ def test_every_export_is_importable_and_documented() -> None:
             assert inspect.getdoc(value), f"{name} has no docstring"
 
 
-PACKAGES = [okx_grid_async, okx_grid_async.testing]
+PACKAGES = [okx_grid_async, okx_grid_async.simulator, okx_grid_async.testing]
 
 
 def _published(package: ModuleType) -> list[tuple[str, object]]:
