@@ -168,6 +168,12 @@ def test_output_redacts_every_stream_and_keeps_secrets_out_of_its_repr() -> None
     assert err.getvalue().splitlines()[-1] == "okx-grid: hunter2 ***"
 
 
+def test_json_output_refuses_what_it_cannot_encode() -> None:
+    output = Output(json=True, stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(NotImplementedError, match="cannot encode object"):
+        output.result(object(), lambda: "unused")
+
+
 def test_an_error_s_exit_code_is_returned() -> None:
     output = Output(json=False, stdout=io.StringIO(), stderr=io.StringIO())
     assert output.fail(GridNotFoundError("51293", "gone", 200)) == EXIT_API_ERROR

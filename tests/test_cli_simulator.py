@@ -14,14 +14,16 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
-from okx_grid_async import Credentials, GridClient
-from okx_grid_async._constants import GRID_MAX_RATE, GRID_POSITIONS_PATH
-from okx_grid_async.cli import main
+from okx_grid_async import Credentials, GridClient, GridNotFoundError, GridPosition, SweepResult
+from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, GRID_MAX_RATE, GRID_POSITIONS_PATH
+from okx_grid_async.cli import _demo, main
 from okx_grid_async.cli._demo import DemoSummary
 from okx_grid_async.cli._exit import EXIT_NETWORK, EXIT_OK
 from okx_grid_async.cli._render import demo_report, to_text
+from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount
 
 from .cli_runner import Cli
+from .conftest import ClientFactory
 
 # ---------------------------------------------------------------- demo
 
@@ -169,3 +171,51 @@ def test_simulate_on_a_port_in_use_exits_5(capsys: pytest.CaptureFixture[str]) -
         assert main(["simulate", "--port", str(port)]) == EXIT_NETWORK
     err = capsys.readouterr().err
     assert err.startswith(f"okx-grid: error: cannot serve on 127.0.0.1:{port}: ")
+
+
+# ---------------------------------------------------------------- the demo's steps
+
+
+async def _position(client: GridClient, algo_id: str) -> GridPosition:
+    [position] = await client.get_positions(algo_id)
+    return position
+
+
+async def test_the_demo_reads_a_grid_whose_close_is_in_doubt_instead_of_closing_again(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id, pos=8)
+    async with make_client() as client:
+        position = await _position(client, grid.algo_id)
+        sim.inject_fault(FaultKind.APPLY_THEN_DROP, GRID_CLOSE_POSITION_PATH)
+        said = await _demo._close(client, position, market=True)
+    assert said == ("close outcome unknown; the grid is now closed", "")
+    assert sim.close_calls(grid.algo_id) == 1
+
+
+async def test_the_demo_says_when_the_grid_cannot_be_read_after_a_close_in_doubt(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id, pos=8)
+    async with make_client(max_attempts=1) as client:
+        position = await _position(client, grid.algo_id)
+        sim.inject_fault(FaultKind.APPLY_THEN_DROP, GRID_CLOSE_POSITION_PATH)
+        sim.inject_fault(FaultKind.HTTP_500_HTML, GRID_POSITIONS_PATH)
+        action, ord_id = await _demo._close(client, position, market=True)
+    assert action.startswith("close outcome unknown; reading the grid failed: HTTP 500")
+    assert ord_id == ""
+
+
+async def test_the_demo_shows_a_refused_close_and_a_failed_read(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id, pos=8, state="running")
+    async with make_client() as client:
+        position = await _position(client, grid.algo_id)
+        action, _ = await _demo._close(client, position, market=False)
+        sent = len(sim.requests)
+        await _demo._read_again(client, [])  # nothing acted on: nothing read
+    assert len(sim.requests) == sent
+    assert action.startswith("close failed: OKX code 51059")
+    unread = SweepResult(grid.algo_id, None, GridNotFoundError("51293", "gone", 200))
+    assert _demo._no_action(unread, "") == "read failed: OKX code 51293 (HTTP 200): gone"

@@ -73,6 +73,7 @@ SECRET = "the-account's-secret"  # stands for a value the tests replace with the
         (["sweep", "1", "--pending"], "sweep"),
         (["sweep", "--pending", "--concurrency", "0"], "sweep"),
         (["--timeout", "0", "positions", "1"], ""),
+        (["--wait-timeout", "soon", "positions", "1"], ""),
         (["positions", "1", "--user-id", "not-digits", "--timeout", "-1"], "positions"),
         (["demo", "--base-url", "http://127.0.0.1:1"], "demo"),
         (["--base-url", "http://127.0.0.1:1", "demo"], "demo"),
