@@ -5,6 +5,12 @@ accepted before the command and after it. After it they default to SUPPRESS, so
 that leaving them out there keeps what was given before it. A command that does
 not take them still parses them after its name, hidden, so that giving them is
 reported against that command's usage (`refused`).
+
+argparse rather than click: options before and after the command, and usage
+errors under the command's own usage, are argparse's already; docs/cli.md shows
+its help texts verbatim; and its one error hook (`_Parser.error`) lets every
+usage error be redacted like the rest of the output. click would add a
+dependency, and an exit and error handling of its own to route through that.
 """
 
 from __future__ import annotations
