@@ -17,7 +17,7 @@ from opentelemetry.util.types import Attributes
 from ._clock import Clock
 from ._errors import OKXError, OutcomeUnknownError
 from ._limiter import Slot
-from ._telemetry import outcome_of
+from ._outcome import outcome_of
 from ._version import __version__
 
 __all__ = ["CallTrace", "Telemetry"]

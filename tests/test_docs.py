@@ -74,8 +74,9 @@ from okx_grid_async import (
     TimestampExpiredError,
     TransportError,
 )
-from okx_grid_async._cli import _EXIT_CODE_HELP, build_parser
 from okx_grid_async._retry import Decision, decide
+from okx_grid_async.cli._app import build_parser
+from okx_grid_async.cli._exit import EXIT_CODE_HELP
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DOCS: Final = ROOT / "docs"
@@ -391,7 +392,7 @@ def test_every_command_has_its_help_in_the_docs() -> None:
 def test_the_exit_code_table_lists_every_exit_code() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8").partition("## Exit codes")[2]
     table = re.findall(r"^\| (\d+) \|", text.partition("\n## ")[0], flags=re.MULTILINE)
-    assert [int(code) for code in table] == [code for code, _ in _EXIT_CODE_HELP]
+    assert [int(code) for code in table] == [code for code, _ in EXIT_CODE_HELP]
 
 
 def exception_tree() -> list[tuple[int, str]]:

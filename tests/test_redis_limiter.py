@@ -30,7 +30,6 @@ from okx_grid_async import (
     RedisRateLimiter,
     WaitTimeoutError,
 )
-from okx_grid_async._redis_limiter import redact_url
 from okx_grid_async.simulator import GridSimulator, max_in_window
 from okx_grid_async.simulator._proxy import LatencyProxy
 from okx_grid_async.testing import FakeClock
@@ -520,23 +519,6 @@ async def test_a_redis_error_reply_is_unavailable_not_a_bypass(
         with pytest.raises(RateLimiterUnavailableError, match="ResponseError"):
             async with limiter.slot("u", POS):
                 pytest.fail("granted without a working budget")
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("redis://:hunter2@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
-        ("redis://bob:hunter2@host:1/2", "redis://bob:***@host:1/2"),
-        ("redis://hunter2@host", "redis://***@host"),
-        (
-            "unix:///run/redis.sock?db=1&password=hunter2",
-            "unix:///run/redis.sock?db=1&password=***",
-        ),
-        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-    ],
-)
-def test_redact_url(url: str, shown: str) -> None:
-    assert redact_url(url) == shown
 
 
 async def test_repr_hides_the_password(redis_url: str) -> None:
