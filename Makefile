@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cli]'
 	touch $(STAMP)
 
 # The tests start their own redis-server on a free loopback port; Debian's package provides it.
@@ -30,8 +30,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Under coverage, which fails below pyproject's [tool.coverage.report] fail_under.
 pytest: $(STAMP) redis
-	OKX_GRID_REQUIRE_REDIS=1 $(BIN)/python -m pytest -q
+	OKX_GRID_REQUIRE_REDIS=1 $(BIN)/python -m coverage run -m pytest -q
+	$(BIN)/python -m coverage report
 
 test: lint typecheck pytest
 
@@ -45,4 +47,4 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site .coverage

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from okx_grid_async import Credentials, GridClient, RedisRateLimiter
+from okx_grid_async import Credentials, GridClient, GridEndpoint, RedisRateLimiter
 from okx_grid_async._constants import (
     DEFAULT_TIMEOUT,
     GRID_CLOSE_POSITION_PATH,
@@ -189,6 +189,10 @@ async def _run(config: WorkerConfig) -> WorkerOutcome:
         closes = [client.close_position(algo_id, mkt_close=True) for algo_id in config.close_ids]
         results = await asyncio.gather(*(_finished(call) for call in (*polls, *closes)))
         paths = [GRID_POSITIONS_PATH] * len(polls) + [GRID_CLOSE_POSITION_PATH] * len(closes)
+        endpoints: dict[str, GridEndpoint] = {
+            GRID_POSITIONS_PATH: "positions",
+            GRID_CLOSE_POSITION_PATH: "close-position",
+        }
         ok: Counter[str] = Counter()
         errors: dict[str, Counter[str]] = {p: Counter() for p in set(paths)}
         for path, (error, _) in zip(paths, results, strict=True):
@@ -200,7 +204,7 @@ async def _run(config: WorkerConfig) -> WorkerOutcome:
         return WorkerOutcome(
             ok=dict(ok),
             errors={p: dict(c) for p, c in errors.items()},
-            rejections={p: client.limiter_stats(p).rejections for p in set(paths)},
+            rejections={p: client.limiter_stats(endpoints[p]).rejections for p in set(paths)},
             first_done=min(done, default=0.0),
             last_done=max(done, default=0.0),
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from ._client import CloseReconciliation, GridClient
 from ._clock import Clock, SystemClock
-from ._constants import EEA_URL, GLOBAL_URL, OPENAPI_URL, US_URL
+from ._constants import EEA_URL, GLOBAL_URL, OPENAPI_URL, US_URL, GridEndpoint
 from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
@@ -22,6 +22,7 @@ from ._errors import (
     GridStateError,
     GridStoppingError,
     HTTPStatusError,
+    InvalidArgumentError,
     LoginRefusedError,
     MalformedResponseError,
     NoPositionError,
@@ -43,12 +44,11 @@ from ._errors import (
 from ._instruments import Instrument
 from ._limiter import LimiterStats, LocalRateLimiter, RateLimiter, default_rate_limiter
 from ._models import CancelCloseOrderResult, ClosePositionResult, GridOrder, GridPosition
+from ._publish import publish
 from ._redis_limiter import RedisRateLimiter
 from ._sweep import SweepResult
-from ._validation import InvalidArgumentError
+from ._version import __version__
 from ._ws import WatchFailure, WatchStats, WatchStream
-
-__version__ = "0.1.0"
 
 __all__ = [
     "EEA_URL",
@@ -66,6 +66,7 @@ __all__ = [
     "DeadlineExceededError",
     "EndpointTimeoutError",
     "GridClient",
+    "GridEndpoint",
     "GridError",
     "GridNotFoundError",
     "GridOrder",
@@ -119,3 +120,7 @@ def __getattr__(name: str) -> Any:
 
         return FakeClock
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Tracebacks and reprs show okx_grid_async.GridNotFoundError, the name users import.
+publish(globals())

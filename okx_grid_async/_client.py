@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self, overload
 
 import aiohttp
 import msgspec
@@ -20,15 +21,17 @@ from ._constants import (
     GLOBAL_URL,
     GRID_CANCEL_CLOSE_ORDER_PATH,
     GRID_CLOSE_POSITION_PATH,
+    GRID_ENDPOINT_PATHS,
     GRID_ORDERS_HISTORY_PATH,
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
     PUBLIC_INSTRUMENTS_PATH,
     WS_HEARTBEAT,
     WS_PONG_TIMEOUT,
+    GridEndpoint,
 )
 from ._credentials import Credentials
-from ._errors import MalformedResponseError, NoPositionError
+from ._errors import InvalidArgumentError, MalformedResponseError, NoPositionError
 from ._instruments import (
     Instrument,
     check_inst_id,
@@ -54,7 +57,6 @@ from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
 from ._telemetry import call_telemetry
 from ._transport import PUBLIC_INSTRUMENTS_LIMITER, Transport
 from ._validation import (
-    InvalidArgumentError,
     check_bool,
     check_id,
     check_positive_decimal,
@@ -93,10 +95,10 @@ class GridClient:
         base_url: https origin (``GLOBAL_URL``, ``US_URL``, ``EEA_URL``, ``OPENAPI_URL``),
             or plain http to a loopback host (the simulator).
         demo: send ``x-simulated-trading: 1`` (OKX demo trading). Live sends no such header.
-        user_id: the OKX User ID whose rate budgets this key spends. By default it
-            is read once per API key and process from ``GET /api/v5/account/config``
-            (``uid``) when the client opens, so every key of one user shares one
-            budget; passing it costs no request.
+        user_id: the OKX User ID (uid) that rate limits are counted by. By default
+            it is read once per API key and process from ``GET /api/v5/account/config``
+            when the client opens, so every key of one user shares one budget;
+            passing it costs no request. The `user_id` property gives it back.
         timeout: default deadline of each call's exchange, in seconds: from the
             grant of a rate-limit slot, sending, retries with their backoff, and
             reading the answer. Waiting in the limiter's queue is not counted.
@@ -229,13 +231,27 @@ class GridClient:
         return self._streams.ws_url
 
     @property
-    def user_key(self) -> str:
-        """The key of this client's rate budgets: the OKX User ID (given, or read on opening).
+    def user_id(self) -> str:
+        """The OKX User ID (uid) that rate limits are counted by: ``user_id=`` as given,
+        or read from ``GET /api/v5/account/config`` when the client opened.
+
+        It is the user key this client passes to its rate limiter.
 
         Raises:
             RuntimeError: before opening, when no ``user_id`` was given.
         """
         return self._transport.user_key
+
+    @property
+    def user_key(self) -> str:
+        """Deprecated: `user_id` under its old name; it will be removed in the next release."""
+        warnings.warn(
+            "GridClient.user_key is deprecated and will be removed in the next release; "
+            "use GridClient.user_id",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.user_id
 
     @property
     def rate_limiter(self) -> RateLimiter:
@@ -247,9 +263,26 @@ class GridClient:
         """OKX's clock minus this machine's, in milliseconds, as last measured."""
         return self._transport.offset_ms
 
-    def limiter_stats(self, path: str = GRID_POSITIONS_PATH) -> LimiterStats:
-        """The rate-limit figures of this client's user for one endpoint path."""
-        return self._transport.limiter.stats(self.user_key, path)
+    def limiter_stats(self, endpoint: GridEndpoint = "positions") -> LimiterStats:
+        """The rate-limit figures of this client's user for one grid endpoint.
+
+        Args:
+            endpoint: the endpoint by the last part of its path: ``"positions"``,
+                ``"close-position"``, ``"cancel-close-order"``, ``"orders-algo-pending"``
+                or ``"orders-algo-history"`` (see `GridEndpoint`).
+
+        Raises:
+            TypeError: ``endpoint`` is not a str.
+            InvalidArgumentError: it is not one of those names (a path, say).
+            RuntimeError: before opening, when no ``user_id`` was given.
+        """
+        if not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a str, not {type(endpoint).__name__}")
+        path = GRID_ENDPOINT_PATHS.get(endpoint)
+        if path is None:
+            names = ", ".join(map(repr, GRID_ENDPOINT_PATHS))
+            raise InvalidArgumentError(f"endpoint must be one of {names}; not {endpoint!r}")
+        return self._transport.limiter.stats(self.user_id, path)
 
     # ------------------------------------------------------------ endpoints
 
@@ -285,6 +318,30 @@ class GridClient:
             wait_timeout=check_wait_timeout(wait_timeout),
         )
 
+    # The two modes, for type checkers: a market close takes no sz or px, a limit
+    # close needs both. The checks in the body stay for callers without one.
+    @overload
+    async def close_position(
+        self,
+        algo_id: str,
+        *,
+        mkt_close: Literal[True],
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> ClosePositionResult: ...
+
+    @overload
+    async def close_position(
+        self,
+        algo_id: str,
+        *,
+        mkt_close: Literal[False],
+        sz: Decimal | int | str,
+        px: Decimal | int | str,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> ClosePositionResult: ...
+
     async def close_position(
         self,
         algo_id: str,
@@ -299,7 +356,10 @@ class GridClient:
 
         ``mkt_close=True`` closes everything at market; ``mkt_close=False`` places
         a limit close order of ``sz`` contracts at price ``px`` (both required,
-        finite, > 0; Decimal, int or str, never float).
+        finite, > 0; Decimal, int or str, never float). A type checker holds a
+        call to one of the two: ``mkt_close=True`` with ``sz`` or ``px``, or
+        ``mkt_close=False`` without both, does not type-check; ``mkt_close`` must
+        then be a literal ``True`` or ``False``, not a ``bool`` variable.
 
         Before sending a partial close, the client reads the grid's position (one
         request from the *positions* budget, not the close budget) and its

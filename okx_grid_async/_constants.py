@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Final, Literal, TypeAlias
 
 # Hosts (okx-notes: global, regional, and the newer openapi name).
 GLOBAL_URL: Final = "https://www.okx.com"
@@ -19,6 +20,29 @@ GRID_ORDERS_PENDING_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-pending"
 GRID_ORDERS_HISTORY_PATH: Final = "/api/v5/tradingBot/grid/orders-algo-history"
 GRID_CANCEL_CLOSE_ORDER_PATH: Final = "/api/v5/tradingBot/grid/cancel-close-order"
 ACCOUNT_CONFIG_PATH: Final = "/api/v5/account/config"
+
+GridEndpoint: TypeAlias = Literal[
+    "positions",
+    "close-position",
+    "cancel-close-order",
+    "orders-algo-pending",
+    "orders-algo-history",
+]
+"""A grid endpoint by the last part of its path, as `GridClient.limiter_stats()` takes it.
+
+Each has its own budget per OKX User ID: ``"positions"`` is
+``GET /api/v5/tradingBot/grid/positions``, ``"close-position"`` is
+``POST /api/v5/tradingBot/grid/close-position``, and so on.
+"""
+
+# The paths of the grid endpoints by their GridEndpoint names (a test holds both equal).
+GRID_ENDPOINT_PATHS: Final[Mapping[str, str]] = {
+    "positions": GRID_POSITIONS_PATH,
+    "close-position": GRID_CLOSE_POSITION_PATH,
+    "cancel-close-order": GRID_CANCEL_CLOSE_ORDER_PATH,
+    "orders-algo-pending": GRID_ORDERS_PENDING_PATH,
+    "orders-algo-history": GRID_ORDERS_HISTORY_PATH,
+}
 
 CONTRACT_GRID: Final = "contract_grid"
 

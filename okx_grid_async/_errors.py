@@ -50,6 +50,7 @@ __all__ = [
     "GridStateError",
     "GridStoppingError",
     "HTTPStatusError",
+    "InvalidArgumentError",
     "LoginRefusedError",
     "MalformedResponseError",
     "NoPositionError",
@@ -282,6 +283,10 @@ class WaitTimeoutError(NotSentError, TimeoutError):
 
 class RateLimiterUnavailableError(OKXError):
     """The shared rate limiter (Redis) cannot be reached; nothing was sent."""
+
+
+class InvalidArgumentError(OKXError, ValueError):
+    """An argument failed validation; the request it was for was not sent. A ``ValueError`` too."""
 
 
 class OutcomeUnknownError(OKXError):

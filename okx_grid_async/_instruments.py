@@ -22,8 +22,8 @@ from ._clock import Clock, SystemClock
 from ._constants import (
     INSTRUMENT_CACHE_TTL,
 )
-from ._errors import MalformedResponseError
-from ._validation import InvalidArgumentError, check_positive_decimal
+from ._errors import InvalidArgumentError, MalformedResponseError
+from ._validation import check_positive_decimal
 
 __all__ = [
     "INST_TYPES",

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ._constants import (
-    GRID_CANCEL_CLOSE_ORDER_PATH,
-    GRID_CLOSE_POSITION_PATH,
-    GRID_ORDERS_HISTORY_PATH,
-    GRID_ORDERS_PENDING_PATH,
-    GRID_POSITIONS_PATH,
-)
+from ._constants import GRID_ENDPOINT_PATHS, GridEndpoint
 
 if TYPE_CHECKING:
     from ._client import GridClient
 
 __all__ = ["MetricsReport"]
 
-_ENDPOINTS: Final = (
-    GRID_ORDERS_PENDING_PATH,
-    GRID_ORDERS_HISTORY_PATH,
-    GRID_POSITIONS_PATH,
-    GRID_CLOSE_POSITION_PATH,
-    GRID_CANCEL_CLOSE_ORDER_PATH,
+_ENDPOINTS: Final[tuple[GridEndpoint, ...]] = (
+    "orders-algo-pending",
+    "orders-algo-history",
+    "positions",
+    "close-position",
+    "cancel-close-order",
 )
 
 
@@ -72,11 +66,12 @@ class MetricsReport:
     @staticmethod
     def _limiter_figures(client: GridClient) -> str:
         lines = ["metrics (rate limiter; install opentelemetry-sdk for all of them):"]
-        for path in _ENDPOINTS:
-            stats = client.limiter_stats(path)
+        for endpoint in _ENDPOINTS:
+            stats = client.limiter_stats(endpoint)
             if stats.granted:
                 lines.append(
-                    f"  {path}: granted={stats.granted} waited={stats.waited:.6f} s "
+                    f"  {GRID_ENDPOINT_PATHS[endpoint]}: granted={stats.granted} "
+                    f"waited={stats.waited:.6f} s "
                     f"rejections={stats.rejections} max_waiting={stats.max_waiting}"
                 )
         return "\n".join(lines)

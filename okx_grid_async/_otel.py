@@ -14,11 +14,11 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.util.types import Attributes
 
-from . import __version__
 from ._clock import Clock
 from ._errors import OKXError, OutcomeUnknownError
 from ._limiter import Slot
-from ._telemetry import outcome_of
+from ._outcome import outcome_of
+from ._version import __version__
 
 __all__ = ["CallTrace", "Telemetry"]
 

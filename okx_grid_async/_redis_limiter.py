@@ -74,7 +74,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
-from urllib.parse import unquote
 
 import msgspec
 
@@ -82,12 +81,13 @@ from ._clock import Clock, SystemClock
 from ._constants import DEFAULT_SAFETY_MARGIN, GRID_MAX_RATE, GRID_TIME_PERIOD
 from ._errors import RateLimiterUnavailableError, WaitTimeoutError
 from ._limiter import LimiterStats, check_limits
+from ._redaction import redact, split_url
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
 
-__all__ = ["RedisRateLimiter", "redact_url"]
+__all__ = ["RedisRateLimiter"]
 
 T = TypeVar("T")
 
@@ -112,7 +112,6 @@ _STALE_EXTRA: Final = 1.0
 # How long aclose() gives releases under way to reach Redis: one socket timeout,
 # the most a single try takes.
 _CLOSE_GRACE: Final = _SOCKET_TIMEOUT
-_REDACTED: Final = "***"
 _CLOSED: Final = "this RedisRateLimiter is closed; create a new one"
 _US: Final = 1_000_000  # the scripts count in integer microseconds of the server's clock
 
@@ -273,42 +272,6 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return redis.call('ZREM', KEYS[1], ARGV[1])
 """
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password (in the user info or a ``password=`` query) replaced by ``***``."""
-    return _split_secrets(url)[0]
-
-
-def _split_secrets(url: str) -> tuple[str, tuple[str, ...]]:
-    """``url`` redacted, and every string in it that may be a password (raw and decoded).
-
-    Plain string surgery rather than urllib, so the rest of the URL is shown as written.
-    """
-    found: list[str] = []
-    head, qmark, tail = url.partition("?")
-    scheme, sep, rest = head.partition("://")
-    if sep:
-        netloc, slash, path = rest.partition("/")
-        userinfo, at, hostport = netloc.rpartition("@")
-        if at:
-            user, colon, password = userinfo.partition(":")
-            # Without a colon the user info may be a password written in the wrong place.
-            found.append(password if colon else userinfo)
-            netloc = f"{user}:{_REDACTED}@{hostport}" if colon else f"{_REDACTED}@{hostport}"
-        head = f"{scheme}://{netloc}{slash}{path}"
-    if qmark:
-        query, hashmark, fragment = tail.partition("#")
-        pieces = []
-        for piece in query.split("&"):
-            name, eq, value = piece.partition("=")
-            if eq and unquote(name).lower() == "password":
-                found.append(value)
-                value = _REDACTED
-            pieces.append(f"{name}{eq}{value}")
-        head = f"{head}?{'&'.join(pieces)}{hashmark}{fragment}"
-    candidates = {s for s in found if s} | {unquote(s) for s in found if s}
-    return head, tuple(sorted(candidates, key=len, reverse=True))
 
 
 def _parse_acquire(reply: object) -> tuple[bool, float, float]:
@@ -488,7 +451,7 @@ class RedisRateLimiter:
             raise ValueError(f"lease must be > 0 seconds, not {lease!r}")
         if not isinstance(key_prefix, str) or not key_prefix:
             raise ValueError(f"key_prefix must be a non-empty str, not {key_prefix!r}")
-        self.url, self._secrets = _split_secrets(url)
+        self.url, self._secrets = split_url(url)
         self.max_rate = max_rate
         self.time_period = float(time_period)
         self.safety_margin = float(safety_margin)
@@ -926,9 +889,7 @@ class RedisRateLimiter:
             raise error from exc
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, _REDACTED)
-        return text
+        return redact(text, self._secrets)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"budgets={len(self._budgets)}"

@@ -15,9 +15,8 @@ from typing import Final, TypeAlias
 
 import msgspec
 
-from ._errors import OKXError
+from ._errors import InvalidArgumentError, OKXError
 from ._models import GridOrder, GridPosition
-from ._validation import InvalidArgumentError
 
 __all__ = ["AlgoIds", "SweepRegistry", "SweepResult", "sweep"]
 

@@ -7,24 +7,15 @@ clock is read, no ``ImportError`` is caught per request. With the API installed,
 the instruments live in `okx_grid_async._otel`, recorded through the providers
 given or the global ones (which are no-ops until the application configures an SDK).
 
-The outcome of an attempt is a pure function of its error, shared by the metrics,
+The outcome of an attempt is a pure function of its error (``_outcome``), shared by the metrics,
 the spans and the retry log line.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from ._errors import (
-    DeadlineExceededError,
-    NotSentError,
-    OKXAPIError,
-    OKXError,
-    OutcomeUnknownError,
-    RateLimitError,
-    TransportError,
-)
-from ._retry import Decision, decide
+from ._outcome import OUTCOMES, outcome_of
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -34,9 +25,6 @@ if TYPE_CHECKING:
     from ._otel import Telemetry
 
 __all__ = ["OUTCOMES", "call_telemetry", "outcome_of"]
-
-# The values of ``okx_grid.outcome``.
-OUTCOMES: Final = ("ok", "api_error", "rate_limited", "unknown", "transport_error", "deadline")
 
 
 def call_telemetry(
@@ -50,27 +38,3 @@ def call_telemetry(
     except ImportError:
         return None
     return Telemetry(clock, meter_provider, tracer_provider)
-
-
-def outcome_of(method: str, error: OKXError | None) -> tuple[str, str]:
-    """An attempt's ``okx_grid.outcome`` and ``okx_grid.code`` ("" when OKX gave none).
-
-    ``unknown``: a POST that may have been executed (never resent); ``deadline``:
-    the deadline ran out with nothing in doubt, or was too short to send at all;
-    ``api_error`` also covers answers that are not OKX's envelope (an HTML error
-    page, a malformed body).
-    """
-    code = error.code if isinstance(error, OKXAPIError) else ""
-    if error is None:
-        return "ok", ""
-    if isinstance(error, OutcomeUnknownError):
-        return "unknown", code
-    if isinstance(error, DeadlineExceededError | NotSentError):
-        return "deadline", ""
-    if decide(method, error) is Decision.UNKNOWN:
-        return "unknown", code
-    if isinstance(error, RateLimitError):
-        return "rate_limited", code
-    if isinstance(error, TransportError):
-        return "transport_error", ""
-    return "api_error", code

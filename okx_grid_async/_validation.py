@@ -8,10 +8,9 @@ import re
 from decimal import Decimal
 from typing import Final
 
-from ._errors import OKXError
+from ._errors import InvalidArgumentError
 
 __all__ = [
-    "InvalidArgumentError",
     "check_bool",
     "check_id",
     "check_positive_decimal",
@@ -36,10 +35,6 @@ _MAX_TEXT: Final = 64
 # no exponent, no "_" separators, no other script's digits.
 _PLAIN_DECIMAL: Final = re.compile(r"[ \t]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))[ \t]*")
 _SHOWN: Final = 40
-
-
-class InvalidArgumentError(OKXError, ValueError):
-    """An argument failed validation; the request it was for was not sent. A ``ValueError`` too."""
 
 
 def check_id(value: object, name: str) -> str:

@@ -11,6 +11,7 @@ from okx_grid_async import Credentials, GridClient, LocalRateLimiter
 from okx_grid_async._transport import forget_shared_state
 from okx_grid_async.simulator import GridSimulator, SimAccount
 
+from .cli_runner import clean_environment, cli  # noqa: F401  (fixtures for every module)
 from .redis_server import closed_port, redis_url  # noqa: F401  (fixtures for every module)
 
 ClientFactory = Callable[..., GridClient]

@@ -176,5 +176,8 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def closed_port() -> int:
-    """A port of 127.0.0.1 where nothing listens (a Redis that is down)."""
+    """A port of 127.0.0.1 where nothing listens: connecting is refused (a server that is down).
+
+    The one helper for it: conftest.py gives it to every test module.
+    """
     return free_port()

@@ -1,382 +1,215 @@
-"""okx-grid end to end: every command runs in a subprocess against a simulator served by the test.
+"""okx-grid positions and sweep, in process against the simulator: rows, states, errors.
 
-The subprocesses are started with asyncio so the simulator, in this event loop,
-keeps answering while they run. Every run is checked for the account's secret
-key and passphrase in its output: they must never appear.
+`cli` (tests/cli_runner.py) runs ``main(argv)`` with the account's credentials in
+the environment and checks that no run shows the secret key or the passphrase.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
-import json
-import os
-import signal
-import socket
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from okx_grid_async import (
-    DeadlineExceededError,
-    GridNotFoundError,
-    InvalidArgumentError,
-    MalformedResponseError,
-    OKXError,
-    OutcomeUnknownError,
-    TransportError,
-)
-from okx_grid_async._cli import (
-    EXIT_API_ERROR,
-    EXIT_NETWORK,
-    EXIT_OK,
-    EXIT_OUTCOME_UNKNOWN,
-    EXIT_SOME_FAILED,
-    EXIT_USAGE,
-    Progress,
-    exit_code_for,
-)
 from okx_grid_async._constants import (
     ACCOUNT_CONFIG_PATH,
-    GRID_CLOSE_POSITION_PATH,
     GRID_MAX_RATE,
     GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
 )
 from okx_grid_async._metrics_report import MetricsReport
-from okx_grid_async.simulator import (
-    DEMO_API_KEY,
-    DEMO_PASSPHRASE,
-    DEMO_SECRET_KEY,
-    FaultKind,
-    GridSimulator,
-    SimAccount,
-    max_in_window,
+from okx_grid_async.cli._exit import (
+    EXIT_API_ERROR,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
 )
+from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount, max_in_window
 
+from .cli_runner import Cli
 from .conftest import ClientFactory
 
-RUN_TIMEOUT = 30.0
 UNKNOWN_ALGO = "999999999999999999"
-
-
-@dataclass(frozen=True)
-class Run:
-    """One finished okx-grid process."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def environment(credentials: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without any OKX_ variable, plus ``credentials``."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("OKX_")}
-    env.update(credentials or {})
-    return env
-
-
-async def okx_grid(*args: str, env: Mapping[str, str], secrets: Sequence[str] = ()) -> Run:
-    """Run ``python -m okx_grid_async ARGS`` to the end; fails if a secret is in its output."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "okx_grid_async",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-    )
-    try:
-        async with asyncio.timeout(RUN_TIMEOUT):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    run = Run(proc.returncode, out.decode(), err.decode())
-    for secret in secrets:
-        assert secret not in run.out
-        assert secret not in run.err
-    return run
-
-
-class Cli:
-    """okx-grid with the account's credentials in the environment."""
-
-    def __init__(self, sim: GridSimulator, account: SimAccount) -> None:
-        self.sim = sim
-        self.account = account
-        self.env = environment(
-            {
-                "OKX_API_KEY": account.api_key,
-                "OKX_SECRET_KEY": account.secret_key,
-                "OKX_PASSPHRASE": account.passphrase,
-            }
-        )
-
-    async def __call__(self, *args: str) -> Run:
-        """Run a command against the simulator (``--base-url`` its URL)."""
-        return await self.run("--base-url", self.sim.url, *args)
-
-    async def run(self, *args: str, env: Mapping[str, str] | None = None) -> Run:
-        secrets = (self.account.secret_key, self.account.passphrase)
-        return await okx_grid(*args, env=self.env if env is None else env, secrets=secrets)
-
-
-# ``sim`` (a started GridSimulator) and ``account`` (an account on it) come from conftest.py.
-@pytest.fixture
-def cli(sim: GridSimulator, account: SimAccount) -> Cli:
-    return Cli(sim, account)
+GRID_HEADER = ["ALGO_ID", "STATE", "INST_ID", "POS", "AVG_PX", "MARK_PX", "UPL", "NOTE"]
 
 
 # ---------------------------------------------------------------- positions
 
 
-async def test_positions_prints_json_with_decimals_as_strings(
+async def test_positions_prints_json_with_decimals_as_strings_and_the_state(
     cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
     grid = sim.add_grid(account.user_id, pos=35, avg_px="29215.01", mark_px="29213.9")
-    as_json, as_table = await asyncio.gather(
-        cli("positions", grid.algo_id, "--json", "--demo-trading", "--user-id", account.user_id),
-        cli("positions", grid.algo_id),
-    )
+    run = await cli("positions", grid.algo_id, "--json", "--demo-trading", "--user-id",
+                    account.user_id)  # fmt: skip
 
-    assert as_json.code == EXIT_OK, as_json.err
-    [entry] = as_json.json()["grids"]
-    assert entry["algo_id"] == grid.algo_id
-    assert entry["error"] is None
+    assert run.code == EXIT_OK, run.err
+    [entry] = run.json()["grids"]
+    assert (entry["algo_id"], entry["state"], entry["error"]) == (
+        grid.algo_id,
+        "no_close_position",
+        None,
+    )
     [row] = entry["positions"]
     assert row["inst_id"] == "BTC-USDT-SWAP"
-    assert row["pos"] == "35"
-    assert row["avg_px"] == "29215.01"
-    assert row["mark_px"] == "29213.9"
+    assert (row["pos"], row["avg_px"], row["mark_px"]) == ("35", "29215.01", "29213.9")
     assert Decimal(row["upl"]) == (Decimal("29213.9") - Decimal("29215.01")) * 35 * Decimal("0.01")
     assert row["c_time"].endswith("Z")
     assert {"lever", "liq_px", "imr", "mmr", "upl_ratio", "notional_usd"} <= row.keys()
-    positions = [r for r in sim.requests if r.path == GRID_POSITIONS_PATH]
-    assert sorted(r.demo for r in positions) == [False, True]  # the --demo-trading run only
-
-    assert as_table.code == EXIT_OK, as_table.err
-    header, line = as_table.out.splitlines()
-    assert header.split() == ["ALGO_ID", "INST_ID", "POS", "AVG_PX", "MARK_PX", "UPL", "NOTE"]
-    assert line.split()[:5] == [grid.algo_id, "BTC-USDT-SWAP", "35", "29215.01", "29213.9"]
+    assert {r.demo for r in sim.requests if r.path == GRID_POSITIONS_PATH} == {True}
 
 
-async def test_an_api_error_exits_3_with_one_error_line(cli: Cli) -> None:
-    run = await cli("positions", UNKNOWN_ALGO, "--json")
-    assert run.code == EXIT_API_ERROR
-    assert run.err.splitlines()[0].startswith("okx-grid: error: OKX code 51293")
-    error = run.json()["error"]
-    assert (error["type"], error["code"]) == ("GridNotFoundError", "51293")
-
-
-async def test_a_network_failure_exits_5(cli: Cli) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # Nothing listens on the port once the socket is closed: the connection is refused.
-    run = await cli.run("--base-url", f"http://127.0.0.1:{port}", "positions", "1")
-    assert run.code == EXIT_NETWORK
-    assert run.err.startswith("okx-grid: error: ")
-
-
-# ---------------------------------------------------------------- close
-
-
-async def test_close_market_closes_the_grid(
+async def test_positions_table_has_a_state_column(
     cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
-    grid = sim.add_grid(account.user_id, pos=-12)
-    run = await cli("close", grid.algo_id, "--market", "--json")
+    stopped = sim.add_grid(account.user_id, pos=35, avg_px="29215.01", mark_px="29213.9")
+    running = sim.add_grid(account.user_id, pos=-2, state="running")
+    run = await cli("positions", stopped.algo_id, running.algo_id)
     assert run.code == EXIT_OK, run.err
-    result = run.json()
-    assert (result["algo_id"], result["ord_id"]) == (grid.algo_id, "")
-    assert grid.state == "stopped"
-    assert grid.pos == 0
-    assert sim.close_calls(grid.algo_id) == 1
+    header, first, second = run.out.splitlines()
+    assert header.split() == GRID_HEADER
+    assert first.split()[:6] == [
+        stopped.algo_id, "no_close_position", "BTC-USDT-SWAP", "35", "29215.01", "29213.9"
+    ]  # fmt: skip
+    assert second.split()[:4] == [running.algo_id, "running", "BTC-USDT-SWAP", "-2"]
+    assert run.err == ""
 
 
-async def test_cancel_cancels_the_close_order_so_the_grid_can_be_closed_again(
-    cli: Cli, sim: GridSimulator, account: SimAccount
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+async def test_positions_shows_every_grid_and_names_the_failing_ones(
+    cli: Cli, sim: GridSimulator, account: SimAccount, as_json: bool
 ) -> None:
-    grid = sim.add_grid(account.user_id, pos=10, mark_px="29000")
-    placed = await cli("close", grid.algo_id, "--sz", "2", "--px", "29500", "--json")
-    assert placed.code == EXIT_OK, placed.err
-    ord_id = placed.json()["ord_id"]
-    refused = await cli("close", grid.algo_id, "--market")
-    assert refused.code == EXIT_API_ERROR  # 51342: a closing order already exists
-    cancelled = await cli("cancel", grid.algo_id, ord_id, "--json")
-    assert cancelled.code == EXIT_OK, cancelled.err
-    assert cancelled.json()["ord_id"] == ord_id
-    assert [o.state for o in grid.orders] == ["canceled"]
-    closed = await cli("close", grid.algo_id, "--market")
-    assert closed.code == EXIT_OK, closed.err
-    again = await cli("cancel", grid.algo_id, ord_id)
-    assert again.code == EXIT_API_ERROR
+    first = sim.add_grid(account.user_id, pos=3)
+    last = sim.add_grid(account.user_id, pos=0)
+    ids = (first.algo_id, UNKNOWN_ALGO, last.algo_id)
+    run = await cli("positions", *ids, *(["--json"] if as_json else []))
+
+    assert run.code == EXIT_API_ERROR
+    # stderr names the failing id, with OKX's code; the good ones are not there.
+    [error] = [line for line in run.err.splitlines() if "error:" in line]
+    assert error.startswith(f"okx-grid: error: grid {UNKNOWN_ALGO}: OKX code 51293")
+    if as_json:
+        grids = run.json()["grids"]
+        assert [g["algo_id"] for g in grids] == list(ids)
+        assert [g["error"] is None for g in grids] == [True, False, True]
+        assert grids[1]["error"]["type"] == "GridNotFoundError"
+        assert grids[1]["state"] == ""  # not in the pending list
+        assert (grids[0]["positions"][0]["pos"], grids[2]["positions"][0]["pos"]) == ("3", "0")
+    else:
+        _, *rows = run.out.splitlines()
+        assert [row.split()[0] for row in rows] == list(ids)
+        assert rows[1].split()[1:5] == ["not", "pending", "error:", "OKX"]
+        assert rows[2].endswith("empty")
 
 
-async def test_close_with_size_and_price_sends_them_as_decimal_text(
-    cli: Cli, sim: GridSimulator, account: SimAccount
-) -> None:
-    grid = sim.add_grid(account.user_id, pos=35, mark_px="29213.9")
-    other = sim.add_grid(account.user_id, pos=35, mark_px="29213.9")
-    as_json, as_text = await asyncio.gather(
-        cli("close", grid.algo_id, "--sz", "2.5", "--px", "29999.9", "--json"),
-        cli("close", other.algo_id, "--sz", "0.1", "--px", "30000"),
-    )
-
-    assert as_json.code == EXIT_OK, as_json.err
-    [order] = grid.orders
-    assert as_json.json()["ord_id"] == order.ord_id != ""
-    assert (order.sz, order.px, order.state) == (Decimal("2.5"), Decimal("29999.9"), "live")
-    bodies = [json.loads(r.body) for r in sim.requests if r.path == GRID_CLOSE_POSITION_PATH]
-    sent = next(b for b in bodies if b["algoId"] == grid.algo_id)
-    assert sent == {"algoId": grid.algo_id, "mktClose": False, "sz": "2.5", "px": "29999.9"}
-
-    assert as_text.code == EXIT_OK, as_text.err
-    [other_order] = other.orders
-    assert other_order.sz == Decimal("0.1")
-    assert as_text.out.strip() == (
-        f"grid {other.algo_id}: limit close order {other_order.ord_id} placed for "
-        "0.1 contracts at 30000"
-    )
-
-
-async def test_an_unknown_outcome_exits_4_with_the_reconcile_advice(
+async def test_positions_reads_a_repeated_id_once(
     cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
     grid = sim.add_grid(account.user_id)
-    sim.inject_fault(FaultKind.APPLY_THEN_DROP, GRID_CLOSE_POSITION_PATH)
-    run = await cli("close", grid.algo_id, "--market", "--json")
-    assert run.code == EXIT_OUTCOME_UNKNOWN
-    assert run.err.startswith(f"okx-grid: error: outcome unknown for algo {grid.algo_id}")
-    assert f"run 'okx-grid positions {grid.algo_id}'" in run.err
-    error = run.json()["error"]
-    assert (error["type"], error["algo_id"]) == ("OutcomeUnknownError", grid.algo_id)
-    assert error["request"]["mktClose"] is True
-    # The close was executed once and never sent again.
-    assert sim.close_calls(grid.algo_id) == 1
-    assert grid.state == "stopped"
+    run = await cli("positions", grid.algo_id, grid.algo_id, "--json")
+    assert run.code == EXIT_OK, run.err
+    assert len(run.json()["grids"]) == 1
+    assert len(sim.arrivals(account.user_id, GRID_POSITIONS_PATH)) == 1
 
 
-# ---------------------------------------------------------------- usage errors
-
-
-async def test_bad_arguments_exit_2_and_send_nothing(cli: Cli, account: SimAccount) -> None:
-    bad = [
-        ["positions"],
-        ["positions", "12ab"],
-        ["positions", account.secret_key],
-        ["close", "1"],
-        ["close", "1", "--market", "--sz", "1", "--px", "1"],
-        ["close", "1", "--market", "--px", "1"],
-        ["close", "1", "--sz", "1"],
-        ["close", "1", "--sz", "-1", "--px", "100"],
-        ["close", "1", "--sz", "0", "--px", "100"],
-        ["close", "1", "--sz", "nan", "--px", "100"],
-        ["close", "1", "--sz", "1", "--px", account.passphrase],
-        ["close", "1", "--sz", "1", "--px", "1e999999999"],  # not 10**9 digits sent
-        ["close", "1", "--sz", "1_000", "--px", "100"],
-        ["close", "1", "--sz", "1", "--px", "\uff11\uff10\uff10"],  # full-width digits
-        ["sweep"],
-        ["sweep", "1", "--pending"],
-        ["sweep", "--pending", "--concurrency", "0"],
-        ["--timeout", "0", "positions", "1"],
-        ["positions", "1", "--base-url", "http://example.com"],
-        ["positions", "1", "--user-id", "not-digits"],
-        ["demo"],  # --base-url does not apply to the demo
-        ["frobnicate"],
-    ]
-    runs = await asyncio.gather(*(cli(*args) for args in bad))
-    for args, run in zip(bad, runs, strict=True):
-        assert run.code == EXIT_USAGE, (args, run)
-        assert "okx-grid: error: " in run.err, (args, run.err)
-        assert run.out == "", args
-    assert cli.sim.requests == []
-
-
-async def test_missing_credentials_are_named_and_nothing_is_sent(cli: Cli) -> None:
-    run = await cli.run(
-        "--base-url", cli.sim.url, "positions", "1", env=environment({"OKX_API_KEY": "k"})
-    )
-    assert run.code == EXIT_USAGE
-    [line] = run.err.splitlines()
-    assert line.startswith("okx-grid: error: missing environment variable(s): ")
-    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
-        assert name in line
-    assert run.out == ""
-    assert cli.sim.requests == []
-
-
-async def test_a_credential_with_a_line_ending_exits_2_naming_it_and_sends_nothing(
-    cli: Cli, account: SimAccount
+async def test_a_state_list_that_fails_leaves_state_unknown_and_says_why(
+    cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
-    # A .env file with CRLF line endings leaves a CR at the end of every value.
-    env = dict(cli.env, OKX_PASSPHRASE=account.passphrase + "\r")
-    as_text, as_json = await asyncio.gather(
-        cli.run("--base-url", cli.sim.url, "positions", "1", env=env),
-        cli.run("--base-url", cli.sim.url, "positions", "1", "--json", env=env),
-    )
-    for run in (as_text, as_json):
-        assert run.code == EXIT_USAGE, run
-        [line] = run.err.splitlines()
-        assert line.startswith("okx-grid: error: OKX_PASSPHRASE contains a control character (CR)")
-        assert "Traceback" not in run.err
-    assert as_text.out == ""
-    error = as_json.json()["error"]
-    assert error["message"].startswith("OKX_PASSPHRASE contains a control character (CR)")
-    assert cli.sim.requests == []
+    grid = sim.add_grid(account.user_id, pos=4)
+    sim.inject_fault(FaultKind.HTTP_500_HTML, GRID_ORDERS_PENDING_PATH, count=10)
+    run = await cli("--timeout", "2", "positions", grid.algo_id)
+    assert run.code == EXIT_OK, run.err
+    assert run.out.splitlines()[1].split()[:2] == [grid.algo_id, "?"]
+    assert run.err.startswith("okx-grid: the grids' states could not be read (STATE shows ?): ")
+
+
+async def test_a_network_failure_exits_5(cli: Cli, closed_port: int) -> None:
+    run = await cli.run("--base-url", f"http://127.0.0.1:{closed_port}", "positions", "1")
+    assert run.code == EXIT_NETWORK
+    assert run.err.startswith("okx-grid: error: ")
+    assert run.out == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "environment", "used"),
+    [
+        (False, True, "environment"),
+        (True, True, "option"),
+        (True, False, "option"),
+    ],
+)
+async def test_the_base_url_comes_from_okx_base_url_unless_given(
+    cli: Cli,
+    sim: GridSimulator,
+    account: SimAccount,
+    closed_port: int,
+    clean_environment: pytest.MonkeyPatch,
+    option: bool,
+    environment: bool,
+    used: str,
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    nowhere = f"http://127.0.0.1:{closed_port}"
+    if environment:
+        clean_environment.setenv("OKX_BASE_URL", sim.url if used == "environment" else nowhere)
+    args = ("--base-url", sim.url) if option else ()
+    run = await cli.run(*args, "positions", grid.algo_id)
+    assert run.code == EXIT_OK, run.err
 
 
 # ---------------------------------------------------------------- sweep
 
 
-async def test_sweep_of_ids_shows_positions_empties_and_errors(
+async def test_sweep_of_ids_shows_states_positions_empties_and_errors(
     cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
     full = sim.add_grid(account.user_id, pos=35)
     empty = sim.add_grid(account.user_id, pos=0)
-    ids = (UNKNOWN_ALGO, full.algo_id, empty.algo_id)
-    as_json, as_table = await asyncio.gather(cli("sweep", *ids, "--json"), cli("sweep", *ids))
+    running = sim.add_grid(account.user_id, pos=5, state="running")
+    ids = (UNKNOWN_ALGO, full.algo_id, empty.algo_id, running.algo_id)
+    as_json = await cli("sweep", *ids, "--json")
+    as_table = await cli("sweep", *ids)
 
     assert as_json.code == EXIT_SOME_FAILED
     doc = as_json.json()
     assert [g["algo_id"] for g in doc["grids"]] == list(ids)
-    unknown, with_position, without = doc["grids"]
+    unknown, with_position, without, _ = doc["grids"]
     assert (unknown["positions"], unknown["error"]["code"]) == (None, "51293")
+    assert unknown["error"]["type"] == "GridNotFoundError"
     assert (with_position["positions"][0]["pos"], with_position["error"]) == ("35", None)
     assert (without["positions"][0]["pos"], without["error"]) == ("0", None)
-    assert (doc["with_position"], doc["empty"], doc["failed"]) == (1, 1, 1)
+    assert [g["state"] for g in doc["grids"]] == ["", "no_close_position", "no_close_position",
+                                                   "running"]  # fmt: skip
+    assert (doc["with_position"], doc["closable"], doc["empty"], doc["failed"]) == (2, 1, 1, 1)
 
     assert as_table.code == EXIT_SOME_FAILED
     lines = as_table.out.splitlines()
+    assert lines[0].split() == GRID_HEADER
     assert "error: OKX code 51293" in lines[1]
     assert lines[3].endswith("empty")
-    assert lines[-1] == "3 grids: 1 with a position, 1 empty, 1 failed"
-    # stderr is a pipe here, not a terminal: no progress bar.
+    assert lines[4].split()[:2] == [running.algo_id, "running"]
+    assert lines[-1] == "4 grids: 2 with a position (1 closable), 1 empty, 1 failed"
+    # stderr is not a terminal here: no progress bar, and sweep names no failure there.
     assert as_table.err == ""
 
 
-async def test_sweep_pending_discovers_every_pending_grid(
+async def test_sweep_pending_discovers_every_pending_grid_with_its_state(
     cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
     grids = sim.add_demo_grids(account.user_id, 15)
-    pending = sorted((g.algo_id for g in grids if g.state != "stopped"), key=int, reverse=True)
+    pending = {g.algo_id: g.state for g in grids if g.state != "stopped"}
     run = await cli("sweep", "--pending", "--concurrency", "5", "--json")
     assert run.code == EXIT_OK, run.err
     doc = run.json()
-    assert [g["algo_id"] for g in doc["grids"]] == pending
+    assert [g["algo_id"] for g in doc["grids"]] == sorted(pending, key=int, reverse=True)
+    assert {g["algo_id"]: g["state"] for g in doc["grids"]} == pending
     assert (doc["with_position"], doc["failed"]) == (len(pending), 0)
     assert len(sim.arrivals(account.user_id, GRID_ORDERS_PENDING_PATH)) == 1
+
+
+async def test_sweep_of_an_account_without_grids_says_so(cli: Cli) -> None:
+    run = await cli("sweep", "--pending")
+    assert (run.code, run.out) == (EXIT_OK, "no grids found\n")
 
 
 async def test_sweep_far_above_the_budget_queues_and_fails_nothing(
@@ -394,7 +227,7 @@ async def test_sweep_far_above_the_budget_queues_and_fails_nothing(
     assert max_in_window([a.t for a in arrivals], 2.0) <= GRID_MAX_RATE
 
 
-async def test_a_wait_past_wait_timeout_exits_5_and_sends_nothing(
+async def test_a_wait_past_wait_timeout_fails_those_grids_and_sends_nothing_for_them(
     cli: Cli, sim: GridSimulator, account: SimAccount
 ) -> None:
     grids = sim.add_demo_grids(account.user_id, 30)
@@ -402,147 +235,36 @@ async def test_a_wait_past_wait_timeout_exits_5_and_sends_nothing(
     # 25 reads, 20 per 2 s: the last five would wait 2 s; they give up at once instead.
     run = await cli("sweep", *ids, "--wait-timeout", "0.5", "--json")
     assert run.code == EXIT_SOME_FAILED, run.err
-    doc = run.json()
-    failed = [g for g in doc["grids"] if g["error"] is not None]
+    failed = [g for g in run.json()["grids"] if g["error"] is not None]
     assert len(failed) == 5
+    assert {g["error"]["type"] for g in failed} == {"WaitTimeoutError"}
     assert all("nothing was sent" in g["error"]["message"] for g in failed)
     assert len(sim.arrivals(account.user_id, GRID_POSITIONS_PATH)) == 20
-
-
-# ---------------------------------------------------------------- demo, simulate, help
-
-
-async def test_demo_completes_without_a_rejection(cli: Cli) -> None:
-    run = await cli.run("demo", "--json")
-    assert run.code == EXIT_OK, run.err
-    doc = run.json()
-    assert doc["rejections"] == 0
-    assert (doc["market_closes"], doc["limit_closes"]) == (3, 2)
-    figures = {f["endpoint"]: f for f in doc["limiter"]}
-    positions = figures[GRID_POSITIONS_PATH]
-    # The sweep reads every grid; each limit close reads its grid once more, to check sz.
-    reads = len(doc["grids"]) + doc["limit_closes"]
-    assert positions["granted"] == positions["arrivals"] == reads > GRID_MAX_RATE
-    assert all(f["rejections_50011"] == 0 for f in doc["limiter"])
-    assert all(f["max_in_window"] <= GRID_MAX_RATE for f in doc["limiter"])
-    assert doc["wall_time_s"] < 60
-    assert any(g["action"].startswith("empty") for g in doc["grids"])
-
-
-async def test_simulate_serves_until_ctrl_c_and_exits_0() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "okx_grid_async",
-        "simulate",
-        "--port",
-        "0",
-        "--grids",
-        "3",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment(),
-    )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(RUN_TIMEOUT):
-            first = (await proc.stdout.readline()).decode()
-            url = first.rsplit(" ", 1)[-1].strip()
-            assert url.startswith("http://127.0.0.1:"), first
-            demo = {
-                "OKX_API_KEY": DEMO_API_KEY,
-                "OKX_SECRET_KEY": DEMO_SECRET_KEY,
-                "OKX_PASSPHRASE": DEMO_PASSPHRASE,
-            }
-            run = await okx_grid(
-                "--base-url", url, "sweep", "--pending", "--json", env=environment(demo)
-            )
-            assert run.code == EXIT_OK, run.err
-            assert len(run.json()["grids"]) == 3
-            proc.send_signal(signal.SIGINT)
-            _, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == EXIT_OK
-    assert err.decode().splitlines() == [
-        "okx-grid: starting the simulator; Ctrl-C stops it",
-        "okx-grid: simulator stopped",
-    ]
-
-
-async def test_help_of_every_command_exits_0(cli: Cli) -> None:
-    commands: list[list[str]] = [[], ["positions"], ["close"], ["sweep"], ["simulate"], ["demo"]]
-    runs = await asyncio.gather(*(cli.run(*command, "--help") for command in commands))
-    for command, run in zip(commands, runs, strict=True):
-        assert run.code == EXIT_OK, command
-        assert "examples:" in run.out, command
-    listed = {int(line.split()[0]) for line in runs[0].out.split("exit codes:")[1].splitlines()[1:]}
-    assert {EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_API_ERROR, EXIT_OUTCOME_UNKNOWN} <= listed
-    assert EXIT_NETWORK in listed
-
-
-# ---------------------------------------------------------------- in process
-
-
-@pytest.mark.parametrize(
-    ("error", "code"),
-    [
-        (InvalidArgumentError("bad"), EXIT_USAGE),
-        (GridNotFoundError("51293", "Algo order does not exist", 200), EXIT_API_ERROR),
-        (MalformedResponseError("cut", 200, "{"), EXIT_API_ERROR),
-        (OutcomeUnknownError("1", {"path": "/"}, "dropped"), EXIT_OUTCOME_UNKNOWN),
-        (TransportError("refused", sent=False), EXIT_NETWORK),
-        (DeadlineExceededError("late"), EXIT_NETWORK),
-    ],
-)
-def test_exit_code_for_each_error(error: OKXError, code: int) -> None:
-    assert exit_code_for(error) == code
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_is_drawn_on_a_terminal_only() -> None:
-    terminal, pipe = _Terminal(), io.StringIO()
-    for stream in (terminal, pipe):
-        progress = Progress(stream)
-        progress.expect(1, complete=False)
-        progress.expect(2)
-        progress.advance()
-        progress.advance()
-        progress.close()
-    assert pipe.getvalue() == ""
-    assert terminal.getvalue().split("\r")[1:] == [
-        "[" + "." * 30 + "] 0/1+",
-        "[" + "." * 30 + "] 0/2",
-        "[" + "#" * 15 + "." * 15 + "] 1/2",
-        "[" + "#" * 30 + "] 2/2\n",
-    ]
 
 
 # ---------------------------------------------------------------- --redis-url
 
 
+async def _budget_keys(redis_url: str, user_id: str) -> list[bytes | str]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        keys: list[bytes | str] = await client.keys(f"okx-grid:{{{user_id}}}:*")
+    finally:
+        await client.aclose()
+    return keys
+
+
 async def test_redis_url_paces_through_the_shared_limiter(
     cli: Cli, sim: GridSimulator, account: SimAccount, redis_url: str
 ) -> None:
-    import redis.asyncio as aioredis
-
     grid = sim.add_grid(account.user_id)
     run = await cli("--redis-url", redis_url, "--user-id", account.user_id, "sweep",
                     grid.algo_id, "--json")  # fmt: skip
     assert run.code == EXIT_OK, run.err
     assert run.json()["with_position"] == 1
-    client = aioredis.from_url(redis_url)
-    try:
-        keys = await client.keys(f"okx-grid:{{{account.user_id}}}:*")
-    finally:
-        await client.aclose()
-    assert keys  # the budget lived in Redis, where other processes see it
+    assert await _budget_keys(redis_url, account.user_id)  # where other processes see it
 
 
 async def test_unreachable_redis_exits_5_before_any_grid_request(
@@ -550,40 +272,39 @@ async def test_unreachable_redis_exits_5_before_any_grid_request(
 ) -> None:
     grid = sim.add_grid(account.user_id)
     run = await cli("--redis-url", f"redis://:hunter2@127.0.0.1:{closed_port}/0", "positions",
-                    grid.algo_id)  # fmt: skip
+                    grid.algo_id, "--json")  # fmt: skip
     assert run.code == EXIT_NETWORK
     assert "redis" in run.err.lower()
     assert "hunter2" not in run.err + run.out
+    [grid_read] = run.json()["grids"]
+    assert grid_read["error"]["type"] == "RateLimiterUnavailableError"
+    # The states' list failed the same way: not said twice.
+    assert "states could not be read" not in run.err
     # Reading the key's User ID (account/config, paced in process) is all that was sent.
     assert [a.path for a in sim.arrivals(account.user_id)] == [ACCOUNT_CONFIG_PATH]
 
 
 async def test_the_redis_url_can_come_from_the_environment_and_the_option_wins(
-    cli: Cli, sim: GridSimulator, account: SimAccount, redis_url: str, closed_port: int
+    cli: Cli,
+    sim: GridSimulator,
+    account: SimAccount,
+    redis_url: str,
+    closed_port: int,
+    clean_environment: pytest.MonkeyPatch,
 ) -> None:
-    import redis.asyncio as aioredis
-
     grid = sim.add_grid(account.user_id)
     # No --redis-url on the command line: the password stays out of `ps`.
-    env = dict(cli.env, OKX_GRID_REDIS_URL=redis_url)
-    shared = await cli.run(
-        "--base-url", sim.url, "--user-id", account.user_id, "sweep", grid.algo_id, env=env
-    )
+    clean_environment.setenv("OKX_GRID_REDIS_URL", redis_url)
+    shared = await cli("--user-id", account.user_id, "sweep", grid.algo_id)
     assert shared.code == EXIT_OK, shared.err
-    client = aioredis.from_url(redis_url)
-    try:
-        assert await client.keys(f"okx-grid:{{{account.user_id}}}:*")
-    finally:
-        await client.aclose()
+    assert await _budget_keys(redis_url, account.user_id)
 
-    down = dict(cli.env, OKX_GRID_REDIS_URL=f"redis://:hunter2@127.0.0.1:{closed_port}/0")
-    unreachable = await cli.run("--base-url", sim.url, "positions", grid.algo_id, env=down)
+    clean_environment.setenv("OKX_GRID_REDIS_URL", f"redis://:hunter2@127.0.0.1:{closed_port}/0")
+    unreachable = await cli("positions", grid.algo_id)
     assert unreachable.code == EXIT_NETWORK
     assert "redis" in unreachable.err.lower()
     assert "hunter2" not in unreachable.err + unreachable.out
-    option_wins = await cli.run(
-        "--base-url", sim.url, "--redis-url", redis_url, "positions", grid.algo_id, env=down
-    )
+    option_wins = await cli("--redis-url", redis_url, "positions", grid.algo_id)
     assert option_wins.code == EXIT_OK, option_wins.err
 
 
@@ -601,8 +322,12 @@ async def test_metrics_prints_the_run_s_opentelemetry_figures_on_stderr(
     endpoint = f"endpoint={GRID_POSITIONS_PATH}"
     assert f"  okx_grid.requests{{{endpoint},outcome=ok}} 1 {{request}}" in lines
     assert f"  okx_grid.limiter.queue{{{endpoint}}} 0 {{request}}" in lines
-    (wait,) = [line for line in lines if line.startswith("  okx_grid.limiter.wait.duration")]
-    assert wait.startswith(f"  okx_grid.limiter.wait.duration{{{endpoint}}} count=1 sum=")
+    # The read of the position, and the one of the pending list for its state.
+    waits = [line for line in lines if line.startswith("  okx_grid.limiter.wait.duration")]
+    assert [w.split("} ")[0].split("=")[1] for w in waits] == sorted(
+        [GRID_POSITIONS_PATH, GRID_ORDERS_PENDING_PATH]
+    )
+    assert all(" count=1 sum=" in w for w in waits)
     assert account.user_id not in run.err
     assert grid.algo_id not in run.err
 

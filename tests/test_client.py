@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import aiohttp
 import pytest
@@ -18,13 +18,18 @@ from okx_grid_async import (
     ClosingOrderExistsError,
     Credentials,
     GridClient,
+    GridEndpoint,
     GridNotFoundError,
     GridStateError,
     InvalidArgumentError,
     LocalRateLimiter,
     NoPositionError,
 )
-from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, GRID_POSITIONS_PATH
+from okx_grid_async._constants import (
+    GRID_CLOSE_POSITION_PATH,
+    GRID_ENDPOINT_PATHS,
+    GRID_POSITIONS_PATH,
+)
 from okx_grid_async.simulator import GridSimulator, SimAccount
 
 from .conftest import ClientFactory
@@ -320,12 +325,48 @@ async def test_bad_arguments_are_refused_before_anything_is_sent(
         with pytest.raises(error, match=match):
             await getattr(client, method)(**kwargs)
     assert sim.requests == []
-    assert limiter.stats(client.user_key, GRID_POSITIONS_PATH).granted == 0
-    assert limiter.stats(client.user_key, GRID_CLOSE_POSITION_PATH).granted == 0
+    assert limiter.stats(client.user_id, GRID_POSITIONS_PATH).granted == 0
+    assert limiter.stats(client.user_id, GRID_CLOSE_POSITION_PATH).granted == 0
 
 
 def test_invalid_argument_error_is_a_value_error() -> None:
     assert issubclass(InvalidArgumentError, ValueError)
+
+
+async def test_limiter_stats_names_each_grid_endpoint(
+    sim: GridSimulator, account: SimAccount, make_client: ClientFactory
+) -> None:
+    grid = sim.add_grid(account.user_id)
+    async with make_client() as client:
+        await client.get_positions(grid.algo_id)
+        await client.close_position(grid.algo_id, mkt_close=True)
+        granted = {name: client.limiter_stats(name).granted for name in get_args(GridEndpoint)}
+        assert client.limiter_stats() == client.limiter_stats("positions")
+    assert granted == {
+        "positions": 1,
+        "close-position": 1,
+        "cancel-close-order": 0,
+        "orders-algo-pending": 0,
+        "orders-algo-history": 0,
+    }
+    assert tuple(GRID_ENDPOINT_PATHS) == get_args(GridEndpoint)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "error", "match"),
+    [
+        (GRID_POSITIONS_PATH, InvalidArgumentError, "^endpoint must be one of 'positions', "),
+        ("close_position", InvalidArgumentError, "not 'close_position'$"),
+        ("", InvalidArgumentError, "not ''$"),
+        (None, TypeError, "^endpoint must be a str, not NoneType$"),
+    ],
+)
+def test_limiter_stats_refuses_anything_but_an_endpoint_name(
+    endpoint: Any, error: type[Exception], match: str
+) -> None:
+    client = GridClient(Credentials("k", "s", "p"), user_id="1")
+    with pytest.raises(error, match=match):
+        client.limiter_stats(endpoint)
 
 
 @pytest.mark.parametrize("setting", ["timeout", "connect_timeout"])

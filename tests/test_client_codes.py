@@ -94,7 +94,7 @@ async def test_a_key_of_the_other_environment_is_refused_at_opening(sim: GridSim
             pass
     assert caught.value.code == "50101"
     async with GridClient(creds, base_url=sim.url, demo=True) as client:
-        assert client.user_key == demo_key.user_id
+        assert client.user_id == demo_key.user_id
 
 
 async def test_50026_is_retried_for_a_read_and_unknown_for_a_close(

@@ -5,23 +5,22 @@ Two kinds of sample, told apart by how they are written:
 - A *program* (no top-level ``await``) runs as a script would: in a fresh namespace
   with ``__name__ == "__main__"``. It starts its own ``GridSimulator`` and calls
   ``asyncio.run`` itself.
-- A *snippet* (top-level ``await``) runs inside an event loop against a simulator
-  the harness starts, with these names provided (each page says so in an admonition
-  containing "run against the simulator"):
-
-  ``sim``       the started ``GridSimulator``;
-  ``sim_url``   its URL (in place of ``GLOBAL_URL``);
-  ``creds``     ``Credentials`` of an account on it;
-  ``user_id``   that account's OKX User ID;
-  ``algo_id``   its newest grid: BTC-USDT-SWAP, stopped with 35 contracts kept
-                (state ``no_close_position``); eight more varied grids are older;
-  ``redis_url`` a throw-away redis-server (only for snippets that use the name; the
-                test skips without ``redis-server``, as tests/redis_server.py does).
+- A *fragment* (top-level ``await``) uses names it does not define. It runs through
+  ``run_fragment()``, the function of the ``run_fragment.py`` program that
+  docs/quickstart.md gives readers to run fragments with, so the harness runs them
+  as a reader does; that function starts a simulator and defines ``sim``,
+  ``sim_url``, ``creds``, ``user_id`` and ``algo_id`` (its docstring says what each
+  is). Each page with fragments says plainly that they are fragments, which names
+  they use, and links to the runner. ``redis_url`` is a throw-away redis-server, for
+  the fragments that use the name (the test skips without ``redis-server``, as
+  tests/redis_server.py does).
 
 Blocks that are not meant to run use other fences (``text``, ``console``, ``bash``).
 A ``python`` block titled with a file name (```` ```python title="bot.py" ````) is a
-file of a project example (docs/testing.md): tests/test_testing_page.py writes the
-page's files to a directory and runs pytest there, so they run too, as a project.
+file of an example, not run here on its own: those of docs/testing.md are a project
+that tests/test_testing_page.py writes to a directory and runs pytest in;
+docs/quickstart.md's ``run_fragment.py`` and ``fragment.py`` are run below, as the
+page shows.
 Each sample is compiled under its Markdown file's name with its own line numbers, so a
 traceback points at the line of the page. Samples run in a worker thread with a time
 limit; warnings are errors there too (pyproject's ``filterwarnings``).
@@ -42,11 +41,13 @@ import gc
 import inspect
 import io
 import re
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from types import CodeType
 from typing import Final
@@ -59,7 +60,6 @@ import okx_grid_async.testing
 from okx_grid_async import (
     AuthenticationError,
     ClosingOrderExistsError,
-    Credentials,
     EndpointTimeoutError,
     GridNotFoundError,
     HTTPStatusError,
@@ -74,16 +74,20 @@ from okx_grid_async import (
     TimestampExpiredError,
     TransportError,
 )
-from okx_grid_async._cli import _EXIT_CODE_HELP, build_parser
 from okx_grid_async._retry import Decision, decide
-from okx_grid_async.simulator import GridSimulator
+from okx_grid_async.cli._app import build_parser
+from okx_grid_async.cli._exit import EXIT_CODE_HELP
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DOCS: Final = ROOT / "docs"
 PAGES: Final = sorted([*DOCS.rglob("*.md"), *ROOT.glob("README.md")])
 # Whatever a sample does, it must finish within this many seconds.
 SAMPLE_TIME_LIMIT: Final = 60.0
-CONVENTION: Final = "run against the simulator"
+# Where the fragments' runner is, and how every page with fragments links to it.
+RUNNER_PAGE: Final = DOCS / "quickstart.md"
+RUNNER_LINK: Final = "#running-the-fragments"
+# The names run_fragment() defines (and redis_url, which the harness adds).
+FRAGMENT_NAMES: Final = frozenset({"sim", "sim_url", "creds", "user_id", "algo_id", "redis_url"})
 
 _FENCE: Final = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*)$")
 _PYTHON_LANGUAGES: Final = frozenset({"python", "py", "python3"})
@@ -181,24 +185,28 @@ def run_with_time_limit(target: Callable[[], None], seconds: float) -> None:
         raise failure[0]
 
 
-async def run_snippet(code: CodeType, redis_url: str | None) -> None:
-    """Run a top-level-await sample against a fresh simulator, with the harness's names."""
-    async with GridSimulator(seed=1) as sim:
-        account = sim.add_account()
-        sim.add_demo_grids(account.user_id, 8)
-        grid = sim.add_grid(account.user_id, inst_id="BTC-USDT-SWAP", pos=Decimal(35))
-        namespace: dict[str, object] = {
-            "__name__": "__docs__",
-            "sim": sim,
-            "sim_url": sim.url,
-            "creds": Credentials(account.api_key, account.secret_key, account.passphrase),
-            "user_id": account.user_id,
-            "algo_id": grid.algo_id,
-        }
-        if redis_url is not None:
-            namespace["redis_url"] = redis_url
-        awaitable = eval(code, namespace)  # noqa: S307 (the docs' own samples)
-        await awaitable
+def titled_block(page: Path, title: str) -> Block:
+    """The one block of ``page`` titled ``title`` (a file name)."""
+    (block,) = [b for b in fenced_blocks(page) if b.project_file == title]
+    return block
+
+
+FragmentRunner = Callable[..., Coroutine[None, None, None]]
+
+
+def fragment_runner() -> FragmentRunner:
+    """``run_fragment`` as docs/quickstart.md defines it, loaded from the page."""
+    code, _ = titled_block(RUNNER_PAGE, "run_fragment.py").compile()
+    namespace: dict[str, object] = {"__name__": "run_fragment"}
+    exec(code, namespace)  # noqa: S102 (the docs' own sample)
+    return typing.cast(FragmentRunner, namespace["run_fragment"])
+
+
+def run_fragment(block: Block, redis_url: str | None) -> None:
+    """Run a fragment as a reader does, with run_fragment.py (line numbers as in its page)."""
+    names = {} if redis_url is None else {"redis_url": redis_url}
+    source = "\n" * block.line + block.code
+    asyncio.run(fragment_runner()(source, str(block.path), **names))
 
 
 def run_program(code: CodeType) -> None:
@@ -218,23 +226,54 @@ def test_sample_runs(block: Block, request: pytest.FixtureRequest) -> None:
     redis_url: str | None = None
     if "redis_url" in block.names():
         redis_url = request.getfixturevalue("redis_url")
-    run_with_time_limit(lambda: asyncio.run(run_snippet(code, redis_url)), SAMPLE_TIME_LIMIT)
+    run_with_time_limit(lambda: run_fragment(block, redis_url), SAMPLE_TIME_LIMIT)
 
 
 def test_the_docs_have_samples() -> None:
     assert len(SAMPLES) >= 20, [b.name for b in SAMPLES]
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.is_relative_to(DOCS)], ids=str)
-def test_pages_with_snippets_state_the_convention(page: Path) -> None:
-    snippets = [
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_with_fragments_say_so_and_link_to_the_runner(page: Path) -> None:
+    fragments = [
         b for b in fenced_blocks(page) if b.language in _PYTHON_LANGUAGES and b.compile()[1]
     ]
-    if snippets:
-        assert CONVENTION in page.read_text(encoding="utf-8").lower(), (
-            f"{page.name} has top-level-await samples ({snippets[0].name}, ...) but no "
-            f"admonition saying they {CONVENTION} and which names they may use"
-        )
+    if not fragments:
+        return
+    text = page.read_text(encoding="utf-8")
+    (admonition, *_) = re.findall(r"^!!! info .*\n(?:    .*\n)+", text, flags=re.MULTILINE)
+    assert re.search(r"\b(?:are fragments|is a fragment)\b", admonition), (
+        f"{page.name} has fragments ({fragments[0].name}, ...) but its first admonition "
+        "does not say plainly that they are fragments"
+    )
+    assert RUNNER_LINK in admonition, f"{page.name} does not link to the fragments' runner"
+    if page == RUNNER_PAGE:
+        return  # its example fragment's names are those the runner's docstring lists
+    for name in set().union(*(b.names() for b in fragments)) & FRAGMENT_NAMES:
+        assert f"`{name}`" in admonition, f"{page.name} uses {name} but does not say what it is"
+
+
+def test_the_runner_runs_a_fragment_as_its_page_shows(tmp_path: Path) -> None:
+    """run_fragment.py as a program, on the page's example fragment, prints what the page says."""
+    for name in ("run_fragment.py", "fragment.py"):
+        (tmp_path / name).write_text(titled_block(RUNNER_PAGE, name).code, encoding="utf-8")
+    (shown,) = [
+        b
+        for b in fenced_blocks(RUNNER_PAGE)
+        if b.language == "console" and "run_fragment.py" in b.code
+    ]
+    command, expected = shown.code.split("\n", 1)
+    assert command == "$ python run_fragment.py fragment.py"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "run_fragment.py", "fragment.py"],
+        capture_output=True,
+        text=True,
+        timeout=SAMPLE_TIME_LIMIT,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == expected
 
 
 def test_every_page_is_in_the_nav() -> None:
@@ -353,7 +392,7 @@ def test_every_command_has_its_help_in_the_docs() -> None:
 def test_the_exit_code_table_lists_every_exit_code() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8").partition("## Exit codes")[2]
     table = re.findall(r"^\| (\d+) \|", text.partition("\n## ")[0], flags=re.MULTILINE)
-    assert [int(code) for code in table] == [code for code, _ in _EXIT_CODE_HELP]
+    assert [int(code) for code in table] == [code for code, _ in EXIT_CODE_HELP]
 
 
 def exception_tree() -> list[tuple[int, str]]:

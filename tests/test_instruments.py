@@ -353,7 +353,7 @@ async def test_reads_are_paced_per_host_and_inst_type_not_by_the_users_budget(
     async with make_client(rate_limiter=limiter) as client:
         await client.get_instrument("ETH-USDT-SWAP")
         await client.get_instrument("ETH-USDT-SWAP")  # kept: no second read
-        assert limiter.stats(client.user_key, PUBLIC_INSTRUMENTS_PATH).granted == 0
+        assert limiter.stats(client.user_id, PUBLIC_INSTRUMENTS_PATH).granted == 0
     assert PUBLIC_INSTRUMENTS_LIMITER.stats(*host_swaps).granted == before + 1
 
 

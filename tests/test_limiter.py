@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 
 import pytest
 
 from okx_grid_async import LocalRateLimiter, WaitTimeoutError
+from okx_grid_async.simulator import max_in_window
 from okx_grid_async.testing import FakeClock
 
 POS = "/api/v5/tradingBot/grid/positions"
 CLOSE = "/api/v5/tradingBot/grid/close-position"
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """Largest number of times in any half-open window [t, t + window)."""
-    ordered = sorted(times)
-    return max(
-        (bisect.bisect_left(ordered, t + window) - i for i, t in enumerate(ordered)), default=0
-    )
-
-
-def test_max_in_window_helper() -> None:
-    assert max_in_window([], 2) == 0
-    assert max_in_window([0, 1, 1.999, 2.0], 2) == 3
-    assert max_in_window([0, 0, 0], 1) == 3
 
 
 async def _burst(
@@ -98,23 +84,6 @@ async def test_a_slot_in_flight_counts_until_its_answer_comes_back() -> None:
     await asyncio.gather(*holders, waiter)
     # The slot's time is the answer's: the third waits a full window after it.
     assert granted == [pytest.approx(answered_at + 1.0)]
-
-
-async def test_waiters_are_served_first_come_first_served() -> None:
-    clock = FakeClock()
-    limiter = LocalRateLimiter(1, 1.0, safety_margin=0.0, clock=clock)
-    order: list[int] = []
-
-    async def one(i: int) -> None:
-        async with limiter.slot("u", POS):
-            order.append(i)
-
-    tasks = []
-    for i in range(10):
-        tasks.append(asyncio.create_task(one(i)))
-        await asyncio.sleep(0)
-    await asyncio.gather(*tasks)
-    assert order == list(range(10))
 
 
 async def test_cancelled_waiter_takes_no_slot_and_leaves_no_stuck_waiter() -> None:

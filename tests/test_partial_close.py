@@ -61,7 +61,7 @@ async def test_off_grid_size_or_price_is_refused_before_sending(
     async with make_client() as client:
         with pytest.raises(InvalidArgumentError, match=message):
             await client.close_position(grid.algo_id, mkt_close=False, sz=sz, px=px)
-        assert client.limiter_stats(CLOSE).granted == 0
+        assert client.limiter_stats("close-position").granted == 0
     assert sim.arrivals(path=CLOSE) == []
     assert len(sim.arrivals(path=GRID_POSITIONS_PATH)) == 1
     assert sim.close_calls(grid.algo_id) == 0
@@ -88,8 +88,8 @@ async def test_an_on_grid_close_is_sent_as_given_after_one_positions_read(
         placed = await client.close_position(grid.algo_id, mkt_close=False, sz="2.50", px="29500.5")
         await client.close_position(other.algo_id, mkt_close=False, sz="35", px=Decimal("2.9E+4"))
         # The check's read is the positions budget's; the close budget's is the close alone.
-        assert client.limiter_stats(GRID_POSITIONS_PATH).granted == 2
-        assert client.limiter_stats(CLOSE).granted == 2
+        assert client.limiter_stats("positions").granted == 2
+        assert client.limiter_stats("close-position").granted == 2
     assert placed.ord_id == grid.orders[0].ord_id
     bodies = [json.loads(r.body) for r in sim.requests if r.path == CLOSE]
     assert [(b["sz"], b["px"]) for b in bodies] == [("2.50", "29500.5"), ("35", "29000")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from decimal import Decimal
 
 import pytest
@@ -176,23 +175,17 @@ async def test_persistent_50011_slows_the_limiter_down(
     async with make_client(rate_limiter=limiter, clock=clock, max_attempts=3) as client:
         with pytest.raises(RateLimitError):
             await client.get_positions(grid.algo_id)
-    stats = limiter.stats(client.user_key, POS)
+    stats = limiter.stats(client.user_id, POS)
     assert stats.rejections == 3  # every 50011 told the limiter, the last one too
     # Each penalty held the budget for a whole window (backoff sleeps count towards it).
     assert sum(clock.sleeps) >= 2 * 2.05 - 1e-9
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_connection_refused_is_a_transport_error_not_sent(
-    sim: GridSimulator, account: SimAccount
+    sim: GridSimulator, account: SimAccount, closed_port: int
 ) -> None:
     creds = Credentials(account.api_key, account.secret_key, account.passphrase)
-    client = GridClient(creds, base_url=f"http://127.0.0.1:{_closed_port()}", timeout=2.0)
+    client = GridClient(creds, base_url=f"http://127.0.0.1:{closed_port}", timeout=2.0)
     with pytest.raises(TransportError) as info:
         await client.__aenter__()
     assert info.value.sent is False
@@ -215,7 +208,7 @@ async def test_cancelling_mid_request_leaves_client_and_limiter_usable(
             await task
         # The cancelled request's slot was answered (released); the second slot is free.
         assert await client.get_positions(grid.algo_id)
-    assert limiter.stats(client.user_key, POS).granted == 2
+    assert limiter.stats(client.user_id, POS).granted == 2
 
 
 async def test_a_dropped_get_is_not_resent_behind_the_limiters_back(

@@ -107,7 +107,7 @@ async def test_two_api_keys_of_one_user_share_a_budget_without_user_id() -> None
             GridClient(_creds(first), base_url=sim.url, rate_limiter=limiter) as one,
             GridClient(_creds(second), base_url=sim.url, rate_limiter=limiter) as two,
         ):
-            assert one.user_key == two.user_key == first.user_id
+            assert one.user_id == two.user_id == first.user_id
             await asyncio.gather(*(c.get_positions(grid.algo_id) for c in (one, two) * 10))
         arrivals = sim.arrivals(path=POS)
         assert len(arrivals) == 20
@@ -127,13 +127,22 @@ async def test_user_id_given_costs_no_account_config_read(
     assert sim.arrivals(path=ACCOUNT_CONFIG_PATH) == []
 
 
-async def test_the_user_key_is_unknown_before_opening_without_user_id(
+async def test_the_user_id_is_unknown_before_opening_without_user_id(
     sim: GridSimulator, creds: Credentials
 ) -> None:
     client = GridClient(creds, base_url=sim.url)
     with pytest.raises(RuntimeError, match="read when the client opens"):
-        _ = client.user_key
+        _ = client.user_id
     assert creds.api_key not in repr(client)
+
+
+async def test_the_old_user_key_name_still_works_with_a_deprecation_warning(
+    make_client: ClientFactory, account: SimAccount
+) -> None:
+    client = make_client()
+    with pytest.warns(DeprecationWarning, match=r"GridClient\.user_id"):
+        old = client.user_key
+    assert old == client.user_id == account.user_id
 
 
 async def test_wait_bound_raises_and_nothing_of_that_call_is_sent(
@@ -218,7 +227,7 @@ async def test_cancelling_a_queued_call_takes_no_slot(
         queued.cancel()
         with pytest.raises(asyncio.CancelledError):
             await queued
-        assert limiter.stats(client.user_key, POS).granted == 1
+        assert limiter.stats(client.user_id, POS).granted == 1
         await client.get_positions(grid.algo_id)
     assert len(sim.arrivals(path=POS)) == 2
 
@@ -250,7 +259,7 @@ async def test_sixty_clients_opened_at_once_all_open_and_read_the_time_once(
     # The offset of this base URL is shared, and each key's User ID read once.
     assert len([r for r in sim.requests if r.path == PUBLIC_TIME_PATH]) <= 1
     assert len(sim.arrivals(path=ACCOUNT_CONFIG_PATH)) <= 6
-    assert {c.user_key for c in clients} == {account.user_id, *(a.user_id for a in others)}
+    assert {c.user_id for c in clients} == {account.user_id, *(a.user_id for a in others)}
 
 
 async def test_a_fake_clock_client_measures_its_own_offset(

@@ -13,12 +13,12 @@ from typing import Final
 
 from okx_grid_async._clock import Clock, SystemClock
 from okx_grid_async._constants import WS_RESYNC_CONCURRENCY
-from okx_grid_async._errors import OKXError
+from okx_grid_async._errors import InvalidArgumentError, OKXError
 from okx_grid_async._instruments import check_inst_id
 from okx_grid_async._models import GridOrder, GridPosition
 from okx_grid_async._sweep import AlgoIds, sweep
 from okx_grid_async._transport import Transport
-from okx_grid_async._validation import InvalidArgumentError, check_id
+from okx_grid_async._validation import check_id
 
 from ._inbox import WatchFailure, WatchStats
 from ._policy import check_heartbeat

@@ -33,20 +33,37 @@ CURSOR_CYCLE        yes       orders-algo-pending/-history only: the page after 
 as if it had been answered normally. The hostile bodies (HUGE_BODY,
 GZIP_BOMB, DEEP_JSON) are produced after execution, as a real answer is; a
 REDIRECT is answered before it, as a proxy or load balancer would.
+
+`FaultPlan` holds the injected faults; `FAILURES` and `AFTER_EXECUTION` say
+what each kind answers, before or after execution.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from okx_grid_async._constants import GRID_ORDERS_HISTORY_PATH, GRID_ORDERS_PENDING_PATH
+from okx_grid_async.simulator._answers import (
+    HTML_500,
+    Answer,
+    deep_json,
+    envelope,
+    error_answer,
+    gzip_bomb,
+    padded,
+)
+from okx_grid_async.simulator._model import SimError
 
 __all__ = [
+    "AFTER_EXECUTION",
     "DEEP_JSON_DEPTH",
     "DEFAULT_SIZES",
     "EXECUTING_FAULTS",
+    "FAILURES",
+    "HANG",
     "Fault",
     "FaultKind",
     "FaultPlan",
@@ -220,3 +237,46 @@ class FaultPlan:
     def clear(self) -> None:
         """Forget every fault not yet used."""
         self._faults.clear()
+
+
+# -- what a fault answers ----------------------------------------------------------
+
+# Not an answer: the request executed and the connection hangs until the simulator closes.
+HANG: Final = Answer(0, b"", "")
+
+# Faults that answer without executing (REDIRECT and DROP_CONNECTION need the request).
+FAILURES: Final[Mapping[FaultKind, Answer]] = {
+    FaultKind.HTTP_500_HTML: Answer(500, HTML_500, "", "text/html"),
+    FaultKind.HTTP_503: envelope(503, "50001", "Service temporarily unavailable"),
+    FaultKind.BUSY_50013: envelope(429, "50013", "Systems are busy. Please try again later."),
+    FaultKind.SYSTEM_ERROR_50026: envelope(500, "50026", "System error. Try again later."),
+}
+_TIMEOUT_50004: Final = error_answer(
+    SimError(
+        "50004",
+        "Endpoint request timeout (does not indicate success or failure of order, "
+        "please check order status)",
+    )
+)
+
+
+def _size(fault: Fault) -> int:
+    assert fault.size is not None  # FaultPlan.inject sets it for the kinds that take one
+    return fault.size
+
+
+# What each executing fault makes of the executed request's answer (None: drop it).
+AFTER_EXECUTION: Final[Mapping[FaultKind, Callable[[Answer, Fault], Answer | None]]] = {
+    FaultKind.LATENCY: lambda answer, fault: answer,
+    FaultKind.CURSOR_CYCLE: lambda answer, fault: answer,  # the listing itself cycles
+    FaultKind.MALFORMED_JSON: lambda answer, fault: Answer(
+        200, answer.body[: len(answer.body) // 2], ""
+    ),
+    FaultKind.APPLY_THEN_DROP: lambda answer, fault: None,
+    FaultKind.APPLY_THEN_HANG: lambda answer, fault: HANG,
+    FaultKind.TIMEOUT_50004: lambda answer, fault: _TIMEOUT_50004,
+    FaultKind.EMPTY_DATA: lambda answer, fault: envelope(200, "0"),
+    FaultKind.HUGE_BODY: lambda answer, fault: padded(answer, _size(fault)),
+    FaultKind.GZIP_BOMB: lambda answer, fault: gzip_bomb(answer, _size(fault)),
+    FaultKind.DEEP_JSON: lambda answer, fault: deep_json(DEEP_JSON_DEPTH),
+}

@@ -1,47 +1,25 @@
-"""The simulator's HTTP side: a real aiohttp.web server that answers like OKX.
+"""`GridSimulator`: the OKX look-alike's public face.
 
-One handler serves every path. For a private endpoint it:
+It owns the parts and starts them on one aiohttp server:
 
-1. records the raw request (`GridSimulator.requests`) and its arrival time;
-2. authenticates it as OKX does (HTTP 401, see ``_auth``), the key's
-   environment included (50101);
-   a failure is logged with user ``None``;
-3. answers 50011 for an injected RATE_LIMIT_50011 fault, without using budget;
-4. checks the (user, path) sliding window, under that path's limit (see
-   `GridSimulator.rate_limit()`), and answers 50011 when it is full;
-5. applies any other injected fault (see ``_faults``);
-6. executes the request and answers OKX's envelope
-   ``{"code":"0","msg":"","data":[...]}``.
-
-Every private request that reached step 2 is in `GridSimulator.arrivals()`.
-The public endpoints (time, instruments) are neither authenticated, rate
-limited nor logged as arrivals; faults apply to them only when injected with
-their path.
-
-HTTP statuses follow OKX's error table (see ``_answers``): 401 for
-authentication, 400 for malformed requests and parameter errors (50000,
-50002, 50004, 50006, 50014, 51000), 429 for 50011 (or 200, as configured)
-and 50013, 503 for 50001, 500 for 50026, 200 for business errors such as
-51293. An unknown path answers HTTP 404
-``{"code":"404","msg":"Not Found","data":[]}`` and a known path with the
-wrong method HTTP 405 ``{"code":"405",...}``: OKX documents no code for
-either.
+- ``_routing``: every REST request, through authentication (``_auth``), the
+  rate limit (``_limits``) and injected faults (``_faults``) to its handler;
+- ``_rest``: the REST endpoints' handlers, over the exchange;
+- ``_state``: the exchange itself (accounts, grids, prices, closes), which
+  tells the WebSocket about every change;
+- ``_ws``: the business WebSocket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import random
-import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import Final, Self, TextIO
+from typing import Final, Self
 
 from aiohttp import web
 
@@ -49,36 +27,11 @@ from okx_grid_async._constants import (
     ACCOUNT_CONFIG_MAX_RATE,
     ACCOUNT_CONFIG_PATH,
     ACCOUNT_CONFIG_TIME_PERIOD,
-    CONTRACT_GRID,
-    GRID_CANCEL_CLOSE_ORDER_PATH,
-    GRID_CLOSE_POSITION_PATH,
     GRID_MAX_RATE,
-    GRID_ORDERS_HISTORY_PATH,
-    GRID_ORDERS_PENDING_PATH,
-    GRID_POSITIONS_PATH,
     GRID_TIME_PERIOD,
-    PUBLIC_INSTRUMENTS_PATH,
-    PUBLIC_TIME_PATH,
 )
-from okx_grid_async.simulator._answers import (
-    HTML_500,
-    Answer,
-    Rows,
-    deep_json,
-    drop,
-    envelope,
-    error_answer,
-    gzip_bomb,
-    padded,
-    redirect,
-    send,
-)
-from okx_grid_async.simulator._auth import authenticate_headers, demo_requested
 from okx_grid_async.simulator._closes import CloseLog, CloseRecord
 from okx_grid_async.simulator._faults import (
-    DEEP_JSON_DEPTH,
-    EXECUTING_FAULTS,
-    Fault,
     FaultKind,
     FaultPlan,
 )
@@ -88,21 +41,10 @@ from okx_grid_async.simulator._model import (
     Direction,
     GridState,
     SimAccount,
-    SimError,
     SimGrid,
-    param_empty,
-    param_error,
 )
-from okx_grid_async.simulator._params import (
-    Params,
-    algo_id_cursor,
-    json_object,
-    optional,
-    page_limit,
-    positive_decimal,
-    required,
-)
-from okx_grid_async.simulator._rows import account_config_row, algo_order_row, position_row
+from okx_grid_async.simulator._rest import RestEndpoints
+from okx_grid_async.simulator._routing import RATE_LIMIT_MSG, RecordedRequest, Router
 from okx_grid_async.simulator._state import SimExchange
 from okx_grid_async.simulator._ws import (
     DEFAULT_CONNECT_RATE,
@@ -112,70 +54,13 @@ from okx_grid_async.simulator._ws import (
     WsHub,
 )
 
-__all__ = [
-    "DEMO_API_KEY",
-    "DEMO_PASSPHRASE",
-    "DEMO_SECRET_KEY",
-    "DEMO_USER_ID",
-    "GridSimulator",
-    "RecordedRequest",
-    "serve_forever",
-]
+__all__ = ["GridSimulator"]
 
-# Fake, well-known credentials of the demo account that serve_forever creates.
-DEMO_API_KEY: Final = "0kx9r1d0-de30-4000-8000-000000000001"
-DEMO_SECRET_KEY: Final = "DEMO0000000000000000000000000001"  # noqa: S105 - public by design
-DEMO_PASSPHRASE: Final = "Demo-Passphrase-1"  # noqa: S105 - public by design
-DEMO_USER_ID: Final = "100000000000001"
-
-_RATE_LIMIT_200_MSG: Final = (
-    "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
-)
-_RATE_LIMIT_MSG: Final = {429: "Too Many Requests", 200: _RATE_LIMIT_200_MSG}
 _SHUTDOWN_TIMEOUT: Final = 1.0
-# The caller of a public endpoint: no key, no user.
-_NOBODY: Final = SimAccount(api_key="", secret_key="", passphrase="", user_id="")
 # OKX's own limits for the endpoints that do not follow the grid endpoints' rule.
 _PATH_LIMITS: Final[Mapping[str, tuple[int, float]]] = {
     ACCOUNT_CONFIG_PATH: (ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD),
 }
-# instType values OKX's public instruments endpoint takes; the simulator lists contracts only.
-_INST_TYPES: Final = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """A request as it reached the simulator, for tests that check a request's shape.
-
-    Attributes:
-        t: Arrival time on the simulator's clock (seconds).
-        method: HTTP method.
-        path: The decoded path, without the query string.
-        query_string: The query string exactly as sent (not decoded), ``""`` if none.
-        headers: The headers, looked up case-insensitively.
-        body: The body bytes exactly as sent.
-    """
-
-    t: float
-    method: str
-    path: str
-    query_string: str
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def demo(self) -> bool:
-        """Whether the request asked for demo trading (``x-simulated-trading: 1``)."""
-        return demo_requested(self.headers)
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    method: str
-    private: bool
-    handler: Callable[[SimAccount, Params], Rows]
-    # The handler under the CURSOR_CYCLE fault, for the listings.
-    cycled: Callable[[SimAccount, Params], Rows] | None = None
 
 
 class GridSimulator:
@@ -237,7 +122,7 @@ class GridSimulator:
         ws_connect_rate: int = DEFAULT_CONNECT_RATE,
         ws_ops_per_hour: int = DEFAULT_OPS_PER_HOUR,
     ) -> None:
-        if rate_limit_http_status not in _RATE_LIMIT_MSG:
+        if rate_limit_http_status not in RATE_LIMIT_MSG:
             raise ValueError(
                 f"rate_limit_http_status must be 429 or 200, got {rate_limit_http_status}"
             )
@@ -268,17 +153,19 @@ class GridSimulator:
         self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
         self._faults = FaultPlan()
         self._closes = CloseLog(history_limit)
-        self._routes: dict[str, _Route] = {
-            PUBLIC_TIME_PATH: _Route("GET", False, self._public_time),
-            PUBLIC_INSTRUMENTS_PATH: _Route("GET", False, self._public_instruments),
-            GRID_POSITIONS_PATH: _Route("GET", True, self._positions),
-            GRID_CLOSE_POSITION_PATH: _Route("POST", True, self._close_position),
-            GRID_ORDERS_PENDING_PATH: self._listing(history=False),
-            GRID_ORDERS_HISTORY_PATH: self._listing(history=True),
-            GRID_CANCEL_CLOSE_ORDER_PATH: _Route("POST", True, self._cancel_close_order),
-            ACCOUNT_CONFIG_PATH: _Route("GET", True, self._account_config),
-        }
-        self._closing = asyncio.Event()
+        endpoints = RestEndpoints(
+            self._exchange, self._closes, clock=clock, now_ms=self.server_time_ms
+        )
+        self._router = Router(
+            self,
+            self._exchange,
+            endpoints.routes(),
+            clock=clock,
+            limits=self._limits,
+            faults=self._faults,
+            arrivals=self._arrivals,
+            requests=self._requests,
+        )
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
@@ -298,7 +185,7 @@ class GridSimulator:
             raise RuntimeError("GridSimulator is already started")
         app = web.Application()
         app.router.add_get(WS_PATH, self._ws.handle)  # before the catch-all, which would take it
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._router.handle)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
         )
@@ -318,7 +205,7 @@ class GridSimulator:
         if self._closed:
             return
         self._closed = True
-        self._closing.set()
+        self._router.closing.set()
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.wait({self._ticker})
@@ -671,284 +558,7 @@ class GridSimulator:
         """Data pushes sent on every WebSocket so far (snapshots after subscribing, and changes)."""
         return self._ws.pushes()
 
-    # -- the HTTP handler ---------------------------------------------------
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        t = self._clock()
-        body = await request.read()
-        _, _, query_string = request.raw_path.partition("?")
-        self._requests.append(
-            RecordedRequest(t, request.method, request.path, query_string, request.headers, body)
-        )
-        route = self._routes.get(request.path)
-        if route is None:
-            return await send(request, envelope(404, "404", "Not Found"), self._closing)
-        if request.method != route.method:
-            return await send(request, envelope(405, "405", "Method Not Allowed"), self._closing)
-        # Reserve the arrival's place now: answers may come back out of order.
-        entry = self._arrivals.begin() if route.private else None
-        user_id, answer = await self._decide(request, body, route, t)
-        if entry is not None:
-            status, code = (0, "") if answer is None else (answer.status, answer.code)
-            arrival = Arrival(t, user_id, request.path, request.method, status, code)
-            self._arrivals.finish(entry, arrival)
-        if answer is _HANG:
-            await self._closing.wait()
-            answer = None
-        return drop(request) if answer is None else await send(request, answer, self._closing)
-
-    async def _decide(
-        self, request: web.Request, body: bytes, route: _Route, t: float
-    ) -> tuple[str | None, Answer | None]:
-        """Authenticate, limit, apply faults and execute: the user and the answer (None: drop)."""
-        caller = _NOBODY
-        if route.private:
-            try:
-                caller = self._authenticate(request, body)
-            except SimError as err:
-                return None, error_answer(err)
-        user_id = caller.user_id if route.private else None
-        fault = self._faults.peek(request.path, private=route.private)
-        if fault is not None and fault.kind is FaultKind.RATE_LIMIT_50011:
-            self._faults.consume(fault)
-            return user_id, self._rate_limited()
-        if (
-            user_id is not None
-            and self.enforce_limits
-            and not self._limits.try_acquire(user_id, request.path, t)
-        ):
-            return user_id, self._rate_limited()  # the fault waits for an accepted request
-        if fault is not None:
-            self._faults.consume(fault)
-        return user_id, await self._faulted_answer(request, body, route, caller, fault)
-
-    async def _faulted_answer(
-        self,
-        request: web.Request,
-        body: bytes,
-        route: _Route,
-        caller: SimAccount,
-        fault: Fault | None,
-    ) -> Answer | None:
-        """Execute the request under ``fault``: the answer to send, or ``None`` to drop.
-
-        APPLY_THEN_HANG executes and returns `_HANG`: the caller hangs.
-        """
-        if self.latency and not await self._pause(self.latency):
-            return None  # closing: drop, never execute
-        if fault is None:
-            return self._execute(request, body, route, caller)
-        if fault.delay and not await self._pause(fault.delay):
-            return None  # closing: drop, never execute
-        kind = fault.kind
-        if kind is FaultKind.DROP_CONNECTION:
-            return None
-        if kind is FaultKind.REDIRECT:
-            return redirect(fault.location or self.url + request.raw_path)
-        if kind not in EXECUTING_FAULTS:
-            return _FAILURES[kind]
-        cycled = kind is FaultKind.CURSOR_CYCLE
-        answer = self._execute(request, body, route, caller, cycled=cycled)
-        return _AFTER_EXECUTION[kind](answer, fault)
-
-    async def _pause(self, delay: float) -> bool:
-        """Wait ``delay`` seconds; ``False`` if the simulator started closing meanwhile."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._closing.wait()
-        return not self._closing.is_set()
-
-    def _execute(
-        self,
-        request: web.Request,
-        body: bytes,
-        route: _Route,
-        caller: SimAccount,
-        *,
-        cycled: bool = False,
-    ) -> Answer:
-        handler = route.cycled if cycled and route.cycled is not None else route.handler
-        try:
-            params: Params = json_object(request, body) if route.method == "POST" else request.query
-            return envelope(200, "0", "", handler(caller, params))
-        except SimError as err:
-            return error_answer(err)
-
-    def _rate_limited(self) -> Answer:
-        status = self.rate_limit_http_status
-        return envelope(status, "50011", _RATE_LIMIT_MSG[status])
-
-    def _authenticate(self, request: web.Request, body: bytes) -> SimAccount:
-        """The account a private request is signed by (see `authenticate_headers()`)."""
-        return authenticate_headers(
-            self._exchange,
-            request.headers,
-            request.method,
-            request.raw_path,
-            body,
-            self.server_time_ms(),
-        )
-
     async def _walk_prices(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             self._exchange.walk_prices()
-
-    # -- endpoints: (caller, params) -> data rows, or SimError ----------------
-
-    def _public_time(self, caller: SimAccount, params: Params) -> Rows:
-        return [{"ts": str(self.server_time_ms())}]
-
-    def _public_instruments(self, caller: SimAccount, params: Params) -> Rows:
-        inst_type = required(params, "instType")
-        if inst_type not in _INST_TYPES:
-            raise param_error("instType")
-        inst_id = optional(params, "instId")
-        specs = [
-            spec
-            for spec in self._exchange.instruments()
-            if spec.inst_type == inst_type and inst_id in (None, spec.inst_id)
-        ]
-        if inst_id is not None and not specs:
-            raise SimError("51001", "Instrument ID does not exist")
-        return [spec.row() for spec in specs]
-
-    def _account_config(self, caller: SimAccount, params: Params) -> Rows:
-        return [account_config_row(caller)]
-
-    def _positions(self, caller: SimAccount, params: Params) -> Rows:
-        user_id = caller.user_id
-        algo_ord_type = required(params, "algoOrdType")
-        algo_id = required(params, "algoId")
-        if algo_ord_type != CONTRACT_GRID:
-            raise param_error("algoOrdType")
-        return [position_row(self._exchange.owned_grid(user_id, algo_id))]
-
-    def _close_position(self, caller: SimAccount, params: Params) -> Rows:
-        user_id = caller.user_id
-        algo_id = required(params, "algoId")
-        mkt_close = params.get("mktClose")
-        if mkt_close is None:
-            raise param_empty("mktClose")
-        if not isinstance(mkt_close, bool):
-            raise param_error("mktClose")
-        sz = px = None
-        if not mkt_close:
-            sz = positive_decimal(params, "sz")
-            px = positive_decimal(params, "px")
-        grid, ord_id = self._closes.execute(self._exchange, user_id, algo_id, sz, px, self._clock())
-        return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
-
-    def _cancel_close_order(self, caller: SimAccount, params: Params) -> Rows:
-        user_id = caller.user_id
-        algo_id = required(params, "algoId")
-        ord_id = required(params, "ordId")
-        self._exchange.cancel_close_order(user_id, algo_id, ord_id)
-        grid = self._exchange.grid(algo_id)
-        return [{"algoClOrdId": grid.algo_cl_ord_id, "algoId": algo_id, "ordId": ord_id, "tag": ""}]
-
-    def _listing(self, *, history: bool) -> _Route:
-        """The route of orders-algo-history (``history``) or orders-algo-pending."""
-        return _Route(
-            "GET",
-            True,
-            functools.partial(self._list_grids, history=history),
-            cycled=functools.partial(self._list_grids, history=history, cursor_cycle=True),
-        )
-
-    def _list_grids(
-        self, caller: SimAccount, params: Params, *, history: bool, cursor_cycle: bool = False
-    ) -> Rows:
-        algo_ord_type = required(params, "algoOrdType")
-        if algo_ord_type not in ("grid", CONTRACT_GRID, "moon_grid"):
-            raise param_error("algoOrdType")
-        limit = page_limit(params)
-        after = algo_id_cursor(params, "after")
-        before = algo_id_cursor(params, "before")
-        if algo_ord_type != CONTRACT_GRID:
-            return []  # the simulator only has contract grids
-        grids = self._exchange.list_grids(
-            caller.user_id,
-            history=history,
-            algo_id=optional(params, "algoId"),
-            inst_id=optional(params, "instId"),
-            inst_type=optional(params, "instType"),
-            after=after,
-            before=before,
-            limit=limit,
-            cursor_cycle=cursor_cycle,
-        )
-        return [algo_order_row(g) for g in grids]
-
-
-# Not an answer: the request executed and the connection hangs until the simulator closes.
-_HANG: Final = Answer(0, b"", "")
-
-# Faults that answer without executing (REDIRECT and DROP_CONNECTION need the request).
-_FAILURES: Final[Mapping[FaultKind, Answer]] = {
-    FaultKind.HTTP_500_HTML: Answer(500, HTML_500, "", "text/html"),
-    FaultKind.HTTP_503: envelope(503, "50001", "Service temporarily unavailable"),
-    FaultKind.BUSY_50013: envelope(429, "50013", "Systems are busy. Please try again later."),
-    FaultKind.SYSTEM_ERROR_50026: envelope(500, "50026", "System error. Try again later."),
-}
-_TIMEOUT_50004: Final = error_answer(
-    SimError(
-        "50004",
-        "Endpoint request timeout (does not indicate success or failure of order, "
-        "please check order status)",
-    )
-)
-
-
-def _size(fault: Fault) -> int:
-    assert fault.size is not None  # FaultPlan.inject sets it for the kinds that take one
-    return fault.size
-
-
-# What each executing fault makes of the executed request's answer (None: drop it).
-_AFTER_EXECUTION: Final[Mapping[FaultKind, Callable[[Answer, Fault], Answer | None]]] = {
-    FaultKind.LATENCY: lambda answer, fault: answer,
-    FaultKind.CURSOR_CYCLE: lambda answer, fault: answer,  # the listing itself cycles
-    FaultKind.MALFORMED_JSON: lambda answer, fault: Answer(
-        200, answer.body[: len(answer.body) // 2], ""
-    ),
-    FaultKind.APPLY_THEN_DROP: lambda answer, fault: None,
-    FaultKind.APPLY_THEN_HANG: lambda answer, fault: _HANG,
-    FaultKind.TIMEOUT_50004: lambda answer, fault: _TIMEOUT_50004,
-    FaultKind.EMPTY_DATA: lambda answer, fault: envelope(200, "0"),
-    FaultKind.HUGE_BODY: lambda answer, fault: padded(answer, _size(fault)),
-    FaultKind.GZIP_BOMB: lambda answer, fault: gzip_bomb(answer, _size(fault)),
-    FaultKind.DEEP_JSON: lambda answer, fault: deep_json(DEEP_JSON_DEPTH),
-}
-
-
-async def serve_forever(
-    port: int = 8000,
-    grids: int = 50,
-    *,
-    host: str = "127.0.0.1",
-    seed: int | None = 0,
-    price_tick_interval: float | None = 1.0,
-    out: TextIO | None = None,
-) -> None:
-    """Run a simulator with the demo account and ``grids`` demo grids until cancelled.
-
-    Prints the URL and the demo credentials (`DEMO_API_KEY` and
-    friends, fake and public) to ``out`` (default stdout). ``port`` 0 picks a
-    free port. Marks move every ``price_tick_interval`` seconds.
-    """
-    stream = sys.stdout if out is None else out
-    async with GridSimulator(
-        host, port, seed=seed, price_tick_interval=price_tick_interval, history_limit=10_000
-    ) as sim:
-        sim.add_account(DEMO_API_KEY, DEMO_SECRET_KEY, DEMO_PASSPHRASE, DEMO_USER_ID)
-        sim.add_demo_grids(DEMO_USER_ID, grids)
-        lines: Sequence[str] = (
-            f"OKX grid simulator listening on {sim.url}",
-            f"  api key:    {DEMO_API_KEY}",
-            f"  secret key: {DEMO_SECRET_KEY}",
-            f"  passphrase: {DEMO_PASSPHRASE}",
-            f"  user id:    {DEMO_USER_ID} ({grids} grids)",
-        )
-        print(*lines, sep="\n", file=stream, flush=True)
-        await asyncio.Event().wait()

@@ -14,6 +14,7 @@ business WebSocket (see docs/simulator.md, "WebSocket"):
   (60014), 3 upgrades per second per IP (HTTP 429), and a connection silent for
   ``idle_timeout`` seconds is closed with 4004.
 
+What the messages say is ``_ws_messages``'s; this module owns the sockets.
 Each connection has one writer task fed by an outbox: acks, pushes, pongs and
 the close frame leave in the order they were decided, whichever task decided
 them (the reader, the price walk, a REST close, a fault). The aiohttp handler
@@ -23,8 +24,6 @@ task reads; it ends when the socket does, and then waits for its writer.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -41,24 +40,27 @@ from okx_grid_async.simulator._auth import (
 )
 from okx_grid_async.simulator._limits import SlidingWindowLimiter
 from okx_grid_async.simulator._model import SimError, SimGrid
-from okx_grid_async.simulator._rows import algo_order_row, position_row
 from okx_grid_async.simulator._state import SimExchange
+from okx_grid_async.simulator._ws_messages import (
+    POSITIONS_CHANNEL,
+    BadRequestError,
+    Subscription,
+    encode,
+    login_fields,
+    no_such_channel,
+    parse_op,
+    subscription_of,
+)
 
 __all__ = [
     "DEFAULT_CONNECT_RATE",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_OPS_PER_HOUR",
-    "MAX_MESSAGE_BYTES",
-    "ORDERS_CHANNEL",
-    "POSITIONS_CHANNEL",
     "WS_PATH",
     "WsHub",
 ]
 
 WS_PATH: Final = "/ws/v5/business"
-POSITIONS_CHANNEL: Final = "grid-positions"
-ORDERS_CHANNEL: Final = "grid-orders-contract"
-MAX_MESSAGE_BYTES: Final = 65536
 DEFAULT_IDLE_TIMEOUT: Final = 30.0
 DEFAULT_CONNECT_RATE: Final = 3
 DEFAULT_OPS_PER_HOUR: Final = 480
@@ -69,22 +71,7 @@ _CONNECT_PERIOD: Final = 1.0
 _READ_LIMIT: Final = 1024 * 1024
 # How long a closing side waits for the peer's close frame, in seconds.
 _CLOSE_TIMEOUT: Final = 1.0
-_OPS: Final = frozenset({"login", "subscribe", "unsubscribe"})
-_INST_TYPES: Final = frozenset({"SWAP", "FUTURES", "ANY"})
-_REQUEST_ID_RE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
-_LOGIN_FIELDS: Final = ("apiKey", "passphrase", "timestamp", "sign")
 _NOTICE_MSG: Final = "The connection will soon be closed for a service upgrade. Please reconnect."
-
-
-class _BadRequestError(Exception):
-    """A message answered 60012 as a whole: nothing in it was done.
-
-    ``req_id`` is the message's ``id``, once it is known to be valid.
-    """
-
-    def __init__(self, reason: str, req_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.req_id = req_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,66 +90,6 @@ class _Pong:
 
 
 _Outgoing = str | _Pong | _Close | None  # None: stop writing
-
-
-@dataclass(frozen=True, slots=True)
-class _Subscription:
-    """One subscribed arg: what it matches and how its pushes are labelled."""
-
-    channel: str
-    inst_type: str  # grid-orders-contract only ("" otherwise)
-    inst_id: str | None
-    algo_id: str | None
-
-    def matches(self, grid: SimGrid) -> bool:
-        """Whether a change of ``grid`` (of this connection's user) is pushed on this arg."""
-        if self.channel == POSITIONS_CHANNEL:
-            return grid.algo_id == self.algo_id
-        return (
-            self.inst_type in ("ANY", grid.inst_type)
-            and self.inst_id in (None, grid.inst_id)
-            and self.algo_id in (None, grid.algo_id)
-        )
-
-    def row(self, grid: SimGrid) -> dict[str, str]:
-        """``grid``'s row on this channel, without ``pTime``."""
-        return position_row(grid) if self.channel == POSITIONS_CHANNEL else algo_order_row(grid)
-
-    def push_arg(self, uid: str) -> dict[str, str]:
-        """The ``arg`` of this subscription's pushes to user ``uid``."""
-        arg = {"channel": self.channel, "uid": uid}
-        if self.channel == ORDERS_CHANNEL:
-            arg["instType"] = self.inst_type
-            if self.inst_id is not None:
-                arg["instId"] = self.inst_id
-        if self.algo_id is not None:
-            arg["algoId"] = self.algo_id
-        return arg
-
-
-def _subscription(arg: Mapping[str, object]) -> _Subscription | None:
-    """The subscription ``arg`` asks for, or ``None`` if it names no channel OKX has."""
-    channel = arg.get("channel")
-    inst_id = arg.get("instId")
-    algo_id = arg.get("algoId")
-    if not isinstance(inst_id, str | None) or not isinstance(algo_id, str | None):
-        return None
-    if channel == POSITIONS_CHANNEL:
-        return _Subscription(channel, "", None, algo_id) if algo_id else None
-    inst_type = arg.get("instType")
-    if channel == ORDERS_CHANNEL and isinstance(inst_type, str) and inst_type in _INST_TYPES:
-        return _Subscription(channel, inst_type, inst_id, algo_id)
-    return None
-
-
-def _no_such_channel(arg: Mapping[str, object]) -> str:
-    """OKX's 60018 message, naming the arg: ``...channel:grid-positions,algoId:1 doesn't exist.``"""
-    rest = "".join(f",{key}:{value}" for key, value in arg.items() if key != "channel")
-    return f"Wrong URL or channel:{arg.get('channel', '')}{rest} doesn't exist."
-
-
-def _text(message: Mapping[str, object]) -> str:
-    return json.dumps(message, separators=(",", ":"))
 
 
 class _Connection:
@@ -192,7 +119,7 @@ class _Connection:
         self.transport = transport
         self.handler = asyncio.current_task()
         self.user_id: str | None = None
-        self.subscriptions: dict[_Subscription, None] = {}  # ordered set
+        self.subscriptions: dict[Subscription, None] = {}  # ordered set
         self.ops = SlidingWindowLimiter(ops_per_hour, _OPS_PERIOD)
         self.outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
         self.closing = False
@@ -357,7 +284,7 @@ class WsHub:
                 conn.close_with(4004, f"No data received in {self._idle_timeout:g}s")
                 continue
             if msg.type is WSMsgType.TEXT:
-                self._on_text(conn, msg.data)
+                self._onencode(conn, msg.data)
             elif msg.type is WSMsgType.PING:
                 self._send(conn, _Pong(msg.data))
             elif msg.type is WSMsgType.BINARY:
@@ -365,16 +292,14 @@ class WsHub:
             elif msg.type is not WSMsgType.PONG:
                 return  # closed, closing, or broken
 
-    def _on_text(self, conn: _Connection, text: str) -> None:
+    def _onencode(self, conn: _Connection, text: str) -> None:
         if text == "ping":
             self._send(conn, "pong")
             return
         try:
-            if len(text.encode()) > MAX_MESSAGE_BYTES:
-                raise _BadRequestError("the message is over 64 KB")
-            req_id, op, args = _parse(text)
-            login = _login_fields(args, req_id) if op == "login" else None
-        except _BadRequestError as err:
+            req_id, op, args = parse_op(text)
+            login = login_fields(args, req_id) if op == "login" else None
+        except BadRequestError as err:
             self._error(conn, err.req_id, "60012", f"Invalid request: {err}")
             return
         if not conn.ops.try_acquire(conn.conn_id, self.clock()):
@@ -431,7 +356,7 @@ class WsHub:
     ) -> None:
         user_id = conn.user_id
         assert user_id is not None  # checked by the caller
-        sub = _subscription(arg)
+        sub = subscription_of(arg)
         grid = None
         if sub is not None and op == "subscribe" and sub.channel == POSITIONS_CHANNEL:
             assert sub.algo_id is not None  # _subscription requires it
@@ -443,7 +368,7 @@ class WsHub:
             self._answer(
                 conn,
                 req_id,
-                {"event": "error", "code": "60018", "msg": _no_such_channel(arg), "arg": arg},
+                {"event": "error", "code": "60018", "msg": no_such_channel(arg), "arg": arg},
             )
             return
         self._answer(conn, req_id, {"event": op, "arg": arg})
@@ -470,16 +395,16 @@ class WsHub:
         message: dict[str, object] = {} if req_id is None else {"id": req_id}
         message.update(event)
         message["connId"] = conn.conn_id
-        self._send(conn, _text(message))
+        self._send(conn, encode(message))
 
     def _error(self, conn: _Connection, req_id: str | None, code: str, msg: str) -> None:
         self._answer(conn, req_id, {"event": "error", "code": code, "msg": msg})
 
-    def _push(self, conn: _Connection, sub: _Subscription, grids: Sequence[SimGrid]) -> None:
+    def _push(self, conn: _Connection, sub: Subscription, grids: Sequence[SimGrid]) -> None:
         assert conn.user_id is not None
         p_time = str(self._now_ms())
         rows = [{**sub.row(g), "pTime": p_time} for g in grids]
-        if self._send(conn, _text({"arg": sub.push_arg(conn.user_id), "data": rows})):
+        if self._send(conn, encode({"arg": sub.push_arg(conn.user_id), "data": rows})):
             self._pushes += 1
 
     def grid_changed(self, grid: SimGrid) -> None:
@@ -584,51 +509,3 @@ class WsHub:
             conn.abort()
         if late:
             await asyncio.wait(late)
-
-
-def _login_fields(
-    args: Sequence[Mapping[str, object]], req_id: str | None
-) -> tuple[str, str, str, str]:
-    """``(apiKey, passphrase, timestamp, sign)`` of a login's args (a missing one is ``""``).
-
-    Raises:
-        _BadRequestError: If there is not exactly one arg, or a field is not a string.
-    """
-    if len(args) != 1:
-        raise _BadRequestError("login takes one arg", req_id)
-    api_key, passphrase, timestamp, signature = (args[0].get(n, "") for n in _LOGIN_FIELDS)
-    if not (
-        isinstance(api_key, str)
-        and isinstance(passphrase, str)
-        and isinstance(timestamp, str)
-        and isinstance(signature, str)
-    ):
-        raise _BadRequestError("login fields must be strings", req_id)
-    return api_key, passphrase, timestamp, signature
-
-
-def _parse(text: str) -> tuple[str | None, str, list[Mapping[str, object]]]:
-    """``(id, op, args)`` of an op message.
-
-    Raises:
-        _BadRequestError: If it is not a JSON object with a valid ``id``, a known
-            ``op`` and a non-empty list of objects as ``args``.
-    """
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        raise _BadRequestError("not JSON") from None
-    if not isinstance(message, dict):
-        raise _BadRequestError("not a JSON object")
-    req_id = message.get("id")
-    if req_id is not None and (
-        not isinstance(req_id, str) or _REQUEST_ID_RE.fullmatch(req_id) is None
-    ):
-        raise _BadRequestError("id must be 1 to 32 letters or digits")
-    op = message.get("op")
-    if op not in _OPS:
-        raise _BadRequestError("op must be login, subscribe or unsubscribe", req_id)
-    args = message.get("args")
-    if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
-        raise _BadRequestError("args must be a non-empty list of objects", req_id)
-    return req_id, op, args

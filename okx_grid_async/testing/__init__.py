@@ -11,6 +11,7 @@ and the ``okx`` marker) is ``okx_grid_async.testing._plugin``, registered throug
 the ``pytest11`` entry point; importing this module does not import pytest.
 """
 
+from okx_grid_async._publish import publish
 from okx_grid_async.testing._assertions import (
     assert_no_duplicate_closes,
     assert_no_rate_limit_violations,
@@ -40,3 +41,5 @@ __all__ = [
     "move_mark_price",
     "stop_grid_keeping_position",
 ]
+
+publish(globals())

@@ -11,15 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from okx_grid_async._constants import (
-    ACCOUNT_CONFIG_PATH,
-    GRID_CANCEL_CLOSE_ORDER_PATH,
-    GRID_CLOSE_POSITION_PATH,
-    GRID_ORDERS_HISTORY_PATH,
-    GRID_ORDERS_PENDING_PATH,
-    GRID_POSITIONS_PATH,
-    PUBLIC_TIME_PATH,
-)
+from okx_grid_async._constants import ACCOUNT_CONFIG_PATH, GRID_ENDPOINT_PATHS, PUBLIC_TIME_PATH
 from okx_grid_async.simulator import (
     CloseOrder,
     FaultKind,
@@ -42,11 +34,7 @@ __all__ = [
 ]
 
 ENDPOINTS: Final[Mapping[str, str]] = {
-    "positions": GRID_POSITIONS_PATH,
-    "close-position": GRID_CLOSE_POSITION_PATH,
-    "cancel-close-order": GRID_CANCEL_CLOSE_ORDER_PATH,
-    "orders-algo-pending": GRID_ORDERS_PENDING_PATH,
-    "orders-algo-history": GRID_ORDERS_HISTORY_PATH,
+    **GRID_ENDPOINT_PATHS,  # the names GridClient.limiter_stats() takes
     "account-config": ACCOUNT_CONFIG_PATH,
     "public-time": PUBLIC_TIME_PATH,
 }

@@ -1,38 +1,41 @@
 """``okx-grid demo``: the whole library at work against a simulator in this process.
 
-It starts a `GridSimulator` with the demo
-account and about 50 grids, then, as any program would, through a
-`GridClient`: discovers the grids, sweeps every position
-concurrently through the rate limiter, closes a few (at market and with limit
-orders), and reports the limiter's figures next to what the simulator saw
-arrive, which proves the point: no request rejected for rate.
+It starts a `GridSimulator` with the demo account and about 50 grids, then, as
+any program would, through a `GridClient`: discovers the grids, sweeps every
+position concurrently through the rate limiter, closes a few (at market and
+with limit orders), reads those grids again to show what changed, and reports
+the limiter's figures next to what the simulator saw arrive, which proves the
+point: no request rejected for rate. Drawing the report is `_render`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 import msgspec
 
-from ._cli import Progress, format_decimal, render_table, sweep_with_progress
-from ._client import GridClient
-from ._constants import (
-    GRID_CLOSE_POSITION_PATH,
-    GRID_MAX_RATE,
-    GRID_ORDERS_PENDING_PATH,
-    GRID_POSITIONS_PATH,
-    GRID_TIME_PERIOD,
+from okx_grid_async import (
+    Credentials,
+    GridClient,
+    GridOrder,
+    GridPosition,
+    Instrument,
+    OKXError,
+    OutcomeUnknownError,
+    SweepResult,
 )
-from ._credentials import Credentials
-from ._errors import OKXError, OutcomeUnknownError
-from ._instruments import Instrument
-from ._models import GridOrder, GridPosition
-from ._sweep import SweepResult
-from .simulator import (
+from okx_grid_async._constants import (
+    GRID_ENDPOINT_PATHS,
+    GRID_MAX_RATE,
+    GRID_TIME_PERIOD,
+    GridEndpoint,
+)
+from okx_grid_async.simulator import (
     DEMO_API_KEY,
     DEMO_PASSPHRASE,
     DEMO_SECRET_KEY,
@@ -41,7 +44,9 @@ from .simulator import (
     max_in_window,
 )
 
-__all__ = ["DemoGrid", "DemoSummary", "EndpointFigures", "render_demo", "run_demo"]
+from ._grids import CLOSABLE_STATE, SweepObserver, sweep_with_progress
+
+__all__ = ["DemoGrid", "DemoSummary", "EndpointFigures", "run_demo"]
 
 DEMO_GRIDS: Final = 50
 # Grids stopped with their position kept but with nothing left in it: shown as empty.
@@ -54,16 +59,29 @@ SEED: Final = 2024
 # instead of filling at once, so the demo shows the order id it gets.
 _LIMIT_OFFSET: Final = Decimal("0.02")
 _CLOSED_AT_MARKET: Final = "closed at market"
-_ENDPOINTS: Final = (GRID_ORDERS_PENDING_PATH, GRID_POSITIONS_PATH, GRID_CLOSE_POSITION_PATH)
+# A closable grid the demo leaves alone (the report says so under its table).
+LEFT_ALONE: Final = "-"
+_ENDPOINTS: Final[tuple[GridEndpoint, ...]] = (
+    "orders-algo-pending",
+    "positions",
+    "close-position",
+    "orders-algo-history",
+)
 
 
 class DemoGrid(msgspec.Struct, kw_only=True):
-    """One swept grid: its position as read, and what the demo did with it."""
+    """One swept grid: its state and position before the demo acted and after, and the act.
+
+    ``state_after`` and ``pos_after`` are read again for the grids the demo closed,
+    and the same as before for the others.
+    """
 
     algo_id: str
     inst_id: str
     state: str
+    state_after: str
     pos: Decimal | None
+    pos_after: Decimal | None
     upl: Decimal | None
     action: str
     ord_id: str = ""
@@ -72,13 +90,16 @@ class DemoGrid(msgspec.Struct, kw_only=True):
 class EndpointFigures(msgspec.Struct, kw_only=True):
     """The limiter's figures for one endpoint, and what the simulator saw arrive.
 
-    ``waited_s`` is the time all requests spent waiting for a slot, summed, in seconds;
-    ``max_in_window`` the most arrivals in any window of the rate limit's period.
+    ``waited_s`` is the time all requests spent waiting for a slot, summed, in
+    seconds (waits overlap: the sum can exceed the run); ``mean_wait_s`` the mean
+    per request; ``max_in_window`` the most arrivals in any window of the rate
+    limit's period.
     """
 
     endpoint: str
     granted: int
     waited_s: float
+    mean_wait_s: float
     arrivals: int
     max_in_window: int
     rejections_50011: int
@@ -100,7 +121,9 @@ class DemoSummary(msgspec.Struct, kw_only=True):
     wall_time_s: float
 
 
-async def run_demo(progress: Progress, *, grids: int = DEMO_GRIDS) -> DemoSummary:
+async def run_demo(
+    progress: SweepObserver | None = None, *, grids: int = DEMO_GRIDS
+) -> DemoSummary:
     """Run the demo (about five seconds for 50 grids) and return what it did.
 
     Raises:
@@ -123,8 +146,9 @@ async def run_demo(progress: Progress, *, grids: int = DEMO_GRIDS) -> DemoSummar
                 progress=progress,
             )
             sweep_s = time.monotonic() - sweep_started
-            rows = await _close_some(client, found, results)
-            figures = [_figures(client, sim, path) for path in _ENDPOINTS]
+            rows, acted = await _close_some(client, found, results)
+            await _read_again(client, acted)
+            figures = [_figures(client, sim, endpoint) for endpoint in _ENDPOINTS]
         url = sim.url
     return DemoSummary(
         simulator_url=url,
@@ -143,25 +167,31 @@ async def run_demo(progress: Progress, *, grids: int = DEMO_GRIDS) -> DemoSummar
 
 async def _close_some(
     client: GridClient, found: list[GridOrder], results: list[SweepResult]
-) -> list[DemoGrid]:
-    """Close the first grids that can be: some at market, some with a limit order."""
+) -> tuple[list[DemoGrid], list[DemoGrid]]:
+    """Close the first grids that can be: some at market, some with a limit order.
+
+    Returns every grid's row, and the rows of those it tried to close.
+    """
     states = {grid.algo_id: grid.state for grid in found}
     rows: list[DemoGrid] = []
     closes: list[tuple[DemoGrid, Coroutine[Any, Any, tuple[str, str]]]] = []
     for result in results:
         state = states.get(result.algo_id, "")
         position = result.positions[0] if result.positions else None
+        pos = position.pos if position else None
         rows.append(
             DemoGrid(
                 algo_id=result.algo_id,
                 inst_id=position.inst_id if position else "",
                 state=state,
-                pos=position.pos if position else None,
+                state_after=state,
+                pos=pos,
+                pos_after=pos,
                 upl=position.upl if position else None,
                 action=_no_action(result, state),
             )
         )
-        if len(closes) == MARKET_CLOSES + LIMIT_CLOSES or state != "no_close_position":
+        if len(closes) == MARKET_CLOSES + LIMIT_CLOSES or state != CLOSABLE_STATE:
             continue
         if position is not None and not position.is_empty:
             market = len(closes) < MARKET_CLOSES
@@ -170,7 +200,7 @@ async def _close_some(
         tasks = [(row, group.create_task(close)) for row, close in closes]
     for row, task in tasks:
         row.action, row.ord_id = task.result()
-    return rows
+    return rows, [row for row, _ in closes]
 
 
 def _no_action(result: SweepResult, state: str) -> str:
@@ -180,7 +210,7 @@ def _no_action(result: SweepResult, state: str) -> str:
         return "empty: nothing to close"
     if state == "running":
         return "running: left alone"
-    return "-"
+    return LEFT_ALONE
 
 
 async def _close(client: GridClient, position: GridPosition, *, market: bool) -> tuple[str, str]:
@@ -193,7 +223,7 @@ async def _close(client: GridClient, position: GridPosition, *, market: bool) ->
         instrument = await client.get_instrument(position.inst_id)
         sz, px = _limit_close(position, instrument)
         ack = await client.close_position(algo_id, mkt_close=False, sz=sz, px=px)
-        return f"limit close {format_decimal(sz)} @ {format_decimal(px)}", ack.ord_id
+        return f"limit close {sz:f} @ {px:f}, waiting", ack.ord_id
     except OutcomeUnknownError:
         return await _reconcile(client, algo_id), ""
     except OKXError as exc:
@@ -219,66 +249,40 @@ def _limit_close(position: GridPosition, instrument: Instrument) -> tuple[Decima
     return sz, instrument.round_price(mark * factor, side="sell" if pos > 0 else "buy")
 
 
-def _figures(client: GridClient, sim: GridSimulator, path: str) -> EndpointFigures:
-    stats = client.limiter_stats(path)
+async def _read_again(client: GridClient, rows: Sequence[DemoGrid]) -> None:
+    """Set the state and position after the demo acted, as OKX now tells them.
+
+    A grid closed at market leaves the pending list for the history, as ``stopped``.
+    """
+    wanted = {row.algo_id: row for row in rows}
+    if not wanted:
+        return
+    results = await sweep_with_progress(client, list(wanted), concurrency=CONCURRENCY)
+    for result in results:
+        row = wanted[result.algo_id]
+        if result.positions is not None:
+            row.pos_after = sum((p.pos or Decimal(0) for p in result.positions), Decimal(0))
+    missing = set(wanted)
+    for history in (False, True):
+        async with contextlib.aclosing(client.iter_grids(history=history)) as grids:
+            async for grid in grids:
+                if grid.algo_id in missing:
+                    wanted[grid.algo_id].state_after = grid.state
+                    missing.discard(grid.algo_id)
+                    if not missing:
+                        return
+
+
+def _figures(client: GridClient, sim: GridSimulator, endpoint: GridEndpoint) -> EndpointFigures:
+    path = GRID_ENDPOINT_PATHS[endpoint]
+    stats = client.limiter_stats(endpoint)
     arrivals = sim.arrivals(DEMO_USER_ID, path)
     return EndpointFigures(
         endpoint=path,
         granted=stats.granted,
         waited_s=round(stats.waited, 3),
+        mean_wait_s=round(stats.waited / stats.granted, 3) if stats.granted else 0.0,
         arrivals=len(arrivals),
         max_in_window=max_in_window([a.t for a in arrivals], GRID_TIME_PERIOD),
         rejections_50011=sum(a.code == "50011" for a in arrivals),
-    )
-
-
-def render_demo(summary: DemoSummary) -> str:
-    """The demo's report as text: the grids, then the rate limiter's figures."""
-    grids = render_table(
-        ("ALGO_ID", "INSTRUMENT", "STATE", "POSITION", "UPL", "ACTION", "ORD_ID"),
-        [
-            (
-                g.algo_id,
-                g.inst_id,
-                g.state,
-                format_decimal(g.pos),
-                format_decimal(g.upl),
-                g.action,
-                g.ord_id,
-            )
-            for g in summary.grids
-        ],
-        right={3, 4},
-    )
-    window = f"MAX_IN_{GRID_TIME_PERIOD:g}S"
-    limiter = render_table(
-        ("ENDPOINT", "GRANTED", "WAITED_S_TOTAL", "ARRIVED", window, "REJECTED_50011"),
-        [
-            (
-                f.endpoint.rsplit("/", 1)[-1],
-                str(f.granted),
-                f"{f.waited_s:.3f}",
-                str(f.arrivals),
-                str(f.max_in_window),
-                str(f.rejections_50011),
-            )
-            for f in summary.limiter
-        ],
-        right={1, 2, 3, 4, 5},
-    )
-    return "\n".join(
-        (
-            f"Simulator at {summary.simulator_url}: user {summary.user_id}, "
-            f"{summary.grids_created} grids, {len(summary.grids)} of them pending.",
-            f"Swept {len(summary.grids)} positions in {summary.sweep_s:.1f} s; closed "
-            f"{summary.market_closes} at market, placed {summary.limit_closes} limit close orders.",
-            "",
-            grids,
-            "",
-            f"Rate limiter ({summary.rate_limit}):",
-            limiter,
-            "",
-            f"Rejected for rate (50011): {summary.rejections}. "
-            f"Wall time: {summary.wall_time_s:.1f} s.",
-        )
     )
