@@ -293,6 +293,11 @@ def test_a_websocket_url_must_be_wss_or_loopback(ws_url: str) -> None:
         GridClient(Credentials("k", "s", "p"), ws_url=ws_url)
 
 
+def test_a_websocket_url_must_be_a_str() -> None:
+    with pytest.raises(TypeError, match="ws_url"):
+        GridClient(Credentials("k", "s", "p"), ws_url=5)  # type: ignore[arg-type]
+
+
 def test_a_given_websocket_url_is_kept() -> None:
     url = "wss://wsaws.okx.com:8443/ws/v5/business"
     assert GridClient(Credentials("k", "s", "p"), ws_url=url).ws_url == url
@@ -302,6 +307,8 @@ def test_watch_arguments_are_checked_before_anything_runs() -> None:
     client = GridClient(Credentials("k", "s", "p"))
     with pytest.raises(InvalidArgumentError, match="inst_type"):
         client.watch_grids("SPOT")
+    with pytest.raises(TypeError, match="inst_type"):
+        client.watch_grids(5)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="inst_id"):
         client.watch_grids(inst_id="btc")
     with pytest.raises(InvalidArgumentError, match="algo_id"):

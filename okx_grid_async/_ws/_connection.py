@@ -100,7 +100,8 @@ class Connection(Generic[W, T]):
     ``ended`` resolves with the reason the connection stopped serving (``dropped``,
     ``closed``, ``pong_timeout``, ``error``); ``notice`` is set when OKX announces
     a restart (64008), so the stream can connect again ahead of it. ``wake`` is
-    called on either, from the reader or the pinger.
+    called on either, from the reader or the pinger. ``ops`` counts this connection's
+    login and subscribe messages (OKX: 480 an hour).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class Connection(Generic[W, T]):
         heartbeat: float,
         pong_timeout: float,
         wake: Callable[[], None],
+        ops: OpBudget,
     ) -> None:
         self._transport = transport
         self._wake = wake
@@ -122,7 +124,7 @@ class Connection(Generic[W, T]):
         self._sink = sink
         self._clock = clock
         self._heartbeat = Heartbeat(heartbeat, pong_timeout, clock.monotonic())
-        self._ops = OpBudget()
+        self._ops = ops
         self._ids = itertools.count(1)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -187,7 +189,8 @@ class Connection(Generic[W, T]):
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._ping())]
 
     async def _login(self, may_resync_clock: bool) -> None:
-        ws = self._socket()
+        ws = self._ws
+        assert ws is not None, "opened first"
         self._ops.spend(self._clock.monotonic())
         self._heartbeat.last_sent = self._clock.monotonic()
         try:
@@ -243,7 +246,8 @@ class Connection(Generic[W, T]):
         Raises:
             TransientError: the connection failed while sending.
         """
-        ws = self._socket()
+        ws = self._ws
+        assert ws is not None, "opened first"
         clock = self._clock
         for message_id, batch, payload in subscribe_batches("subscribe", args, self._next_id):
             wait = self._ops.wait(clock.monotonic())
@@ -298,7 +302,8 @@ class Connection(Generic[W, T]):
     # ------------------------------------------------------------ reading and pinging
 
     async def _read(self) -> None:
-        ws = self._socket()
+        ws = self._ws
+        assert ws is not None, "opened first"
         beat, clock, handle = self._heartbeat, self._clock, self._handle
         try:
             while True:
@@ -323,7 +328,8 @@ class Connection(Generic[W, T]):
             self._answered.set()
 
     async def _ping(self) -> None:
-        ws = self._socket()
+        ws = self._ws
+        assert ws is not None, "opened first"
         beat, clock = self._heartbeat, self._clock
         while True:
             action, wait = beat.step(clock.monotonic())
@@ -403,11 +409,6 @@ class Connection(Generic[W, T]):
 
     # ------------------------------------------------------------ closing
 
-    def _socket(self) -> aiohttp.ClientWebSocketResponse:
-        if self._ws is None:
-            raise RuntimeError("the WebSocket is not connected")
-        return self._ws
-
     async def close(self) -> None:
         """Cancel and await the reader and the pinger, then close the socket. Idempotent."""
         tasks, self._tasks = self._tasks, []
@@ -422,13 +423,3 @@ class Connection(Generic[W, T]):
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     await ws.close()
             self._finish("closed", "closed by the client")
-
-    def __repr__(self) -> str:
-        ended = self.ended
-        if not ended.done():
-            state = "open"
-        elif ended.exception() is not None:
-            state = "failed"
-        else:
-            state = f"ended ({ended.result()})"
-        return f"Connection({self._url!r}, {self._channel.name}, {state})"

@@ -38,12 +38,13 @@ from typing import Any, Final, Generic, Self, TypeAlias, TypeVar
 import msgspec
 
 from okx_grid_async._clock import Clock
+from okx_grid_async._constants import WS_OPS_PER_HOUR, WS_OPS_PERIOD
 from okx_grid_async._errors import OKXError
 from okx_grid_async._transport import Transport
 
 from ._connection import Connection, TransientError
 from ._inbox import ENDED, End, Inbox, WatchFailure, WatchStats
-from ._policy import Backoff, Versioned
+from ._policy import Backoff, OpBudget, Versioned
 from ._protocol import Channel, arg_key
 
 __all__ = ["Resync", "StreamCore", "StreamRegistry", "WatchStream"]
@@ -117,6 +118,7 @@ class StreamCore(Generic[W, T]):
         heartbeat: float,
         pong_timeout: float,
         jitter: Callable[[], float] | None = None,
+        ops_per_hour: tuple[int, float] = (WS_OPS_PER_HOUR, WS_OPS_PERIOD),
     ) -> None:
         self.transport = transport
         self.ws_url = ws_url
@@ -133,6 +135,7 @@ class StreamCore(Generic[W, T]):
         self._heartbeat = heartbeat
         self._pong_timeout = pong_timeout
         self._backoff = Backoff(jitter or random.Random().random)  # noqa: S311 (jitter)
+        self._ops_per_hour = ops_per_hour
         self._tasks: list[asyncio.Task[None]] = []
         self._resyncing: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
@@ -146,7 +149,7 @@ class StreamCore(Generic[W, T]):
         Raises:
             RuntimeError: the client is not open.
         """
-        if self._state != "new":
+        if self._state != "new" or self.inbox.ended:
             return
         self.transport.session  # noqa: B018 (raises RuntimeError unless the client is open)
         self._state = "running"
@@ -156,8 +159,7 @@ class StreamCore(Generic[W, T]):
 
     async def next(self) -> T | WatchFailure:
         """The stream's next update, starting it if need be."""
-        if self._state == "new" and not self.inbox.ended:
-            self.start()
+        self.start()
         try:
             return await self.inbox.get()
         except Exception:
@@ -330,6 +332,7 @@ class StreamCore(Generic[W, T]):
             self._heartbeat,
             self._pong_timeout,
             self._wake,
+            OpBudget(*self._ops_per_hour),
         )
 
     async def _serve(self, conn: Connection[W, T]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Final
 
 from okx_grid_async._clock import Clock, SystemClock
-from okx_grid_async._constants import WS_RESYNC_CONCURRENCY
+from okx_grid_async._constants import WS_OPS_PER_HOUR, WS_OPS_PERIOD, WS_RESYNC_CONCURRENCY
 from okx_grid_async._errors import InvalidArgumentError, OKXError
 from okx_grid_async._instruments import check_inst_id
 from okx_grid_async._models import GridOrder, GridPosition
@@ -39,7 +39,7 @@ ListGrids = Callable[[], AsyncIterator[GridOrder]]
 class Streams:
     """A client's WebSocket URL and clock, and the streams it started (to stop on closing)."""
 
-    __slots__ = ("clock", "jitter", "registry", "transport", "ws_url")
+    __slots__ = ("clock", "jitter", "ops_per_hour", "registry", "transport", "ws_url")
 
     def __init__(self, transport: Transport, ws_url: str | None, clock: Clock | None) -> None:
         self.transport = transport
@@ -52,6 +52,8 @@ class Streams:
         self.registry = StreamRegistry()
         # The reconnect backoff's random numbers in [0, 1); None: a random.Random's.
         self.jitter: Callable[[], float] | None = None
+        # Operations (login, subscribe) per connection and their window: OKX's 480 an hour.
+        self.ops_per_hour = (WS_OPS_PER_HOUR, WS_OPS_PERIOD)
 
     def positions(
         self,
@@ -91,6 +93,7 @@ class Streams:
             heartbeat=beat,
             pong_timeout=pong,
             jitter=self.jitter,
+            ops_per_hour=self.ops_per_hour,
         )
         return WatchStream[GridPosition](core, self.registry)
 
@@ -150,6 +153,7 @@ class Streams:
             heartbeat=beat,
             pong_timeout=pong,
             jitter=self.jitter,
+            ops_per_hour=self.ops_per_hour,
         )
         return WatchStream[GridOrder](core, self.registry)
 
