@@ -657,7 +657,8 @@ class GridClient:
 
         Args:
             algo_ids: the grids to watch.
-            heartbeat: seconds without a message after which ``ping`` is sent (< 30).
+            heartbeat: seconds without a message, either way, after which ``ping`` is
+                sent (< 30).
             pong_timeout: seconds to wait for an answer to ``ping`` before
                 connecting again.
 
@@ -690,7 +691,8 @@ class GridClient:
             inst_type: ``SWAP``, ``FUTURES`` or ``ANY``.
             inst_id: only this instrument's grids.
             algo_id: only this grid.
-            heartbeat: seconds without a message after which ``ping`` is sent (< 30).
+            heartbeat: seconds without a message, either way, after which ``ping`` is
+                sent (< 30).
             pong_timeout: seconds to wait for an answer to ``ping``.
 
         Raises:
