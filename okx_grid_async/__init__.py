@@ -7,8 +7,9 @@ helpers live in `okx_grid_async.testing`, the simulator in `okx_grid_async.simul
 import warnings
 from typing import Any
 
-from ._client import CloseReconciliation, GridClient
+from ._client import GridClient
 from ._clock import Clock, SystemClock
+from ._closing import CloseReconciliation
 from ._constants import EEA_URL, GLOBAL_URL, OPENAPI_URL, US_URL, GridEndpoint
 from ._credentials import Credentials
 from ._errors import (

@@ -9,10 +9,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self, overload
 
 import aiohttp
-import msgspec
-from yarl import URL
 
 from ._clock import Clock, SystemClock
+from ._closing import CloseReconciliation, close_params, reconciliation
 from ._constants import (
     CONTRACT_GRID,
     DEFAULT_CONNECT_TIMEOUT,
@@ -21,27 +20,20 @@ from ._constants import (
     GLOBAL_URL,
     GRID_CANCEL_CLOSE_ORDER_PATH,
     GRID_CLOSE_POSITION_PATH,
-    GRID_ENDPOINT_PATHS,
-    GRID_ORDERS_HISTORY_PATH,
-    GRID_ORDERS_PENDING_PATH,
     GRID_POSITIONS_PATH,
-    PUBLIC_INSTRUMENTS_PATH,
     WS_HEARTBEAT,
     WS_PONG_TIMEOUT,
     GridEndpoint,
 )
 from ._credentials import Credentials
-from ._errors import InvalidArgumentError, MalformedResponseError, NoPositionError
+from ._errors import NoPositionError
+from ._instrument_read import read_instrument
 from ._instruments import (
     Instrument,
-    check_inst_id,
-    check_inst_type,
-    check_on_grid,
-    check_within_position,
-    inst_type_of,
     instrument_cache,
 )
 from ._limiter import LimiterStats, RateLimiter, check_wait_timeout, default_rate_limiter
+from ._listing import grid_pages
 from ._models import (
     CancelCloseOrderResult,
     ClosePositionResult,
@@ -49,8 +41,6 @@ from ._models import (
     GridPosition,
     cancel_result_parser,
     close_result_parser,
-    grid_order_parser,
-    instrument_parser,
     position_parser,
 )
 from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
@@ -58,10 +48,9 @@ from ._telemetry import call_telemetry
 from ._transport import PUBLIC_INSTRUMENTS_LIMITER, Transport
 from ._validation import (
     check_bool,
+    check_grid_endpoint,
     check_id,
-    check_positive_decimal,
     check_seconds,
-    wire_decimal,
 )
 from ._ws import Streams, WatchStream
 
@@ -69,18 +58,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["CloseReconciliation", "GridClient"]
-
-
-class CloseReconciliation(msgspec.Struct, frozen=True, kw_only=True):
-    """What a grid's position says after a close whose outcome was unknown.
-
-    ``is_closed`` is True when the grid holds no position any more.
-    """
-
-    algo_id: str
-    positions: list[GridPosition]
-    is_closed: bool
+__all__ = ["GridClient"]
 
 
 class GridClient:
@@ -276,13 +254,7 @@ class GridClient:
             InvalidArgumentError: it is not one of those names (a path, say).
             RuntimeError: before opening, when no ``user_id`` was given.
         """
-        if not isinstance(endpoint, str):
-            raise TypeError(f"endpoint must be a str, not {type(endpoint).__name__}")
-        path = GRID_ENDPOINT_PATHS.get(endpoint)
-        if path is None:
-            names = ", ".join(map(repr, GRID_ENDPOINT_PATHS))
-            raise InvalidArgumentError(f"endpoint must be one of {names}; not {endpoint!r}")
-        return self._transport.limiter.stats(self.user_id, path)
+        return self._transport.limiter.stats(self.user_id, check_grid_endpoint(endpoint))
 
     # ------------------------------------------------------------ endpoints
 
@@ -384,23 +356,16 @@ class GridClient:
             MalformedResponseError: a partial close's position or instrument could
                 not be read (the close is not sent).
         """
-        check_id(algo_id, "algo_id")
-        check_bool(mkt_close, "mkt_close")
-        params: dict[str, object] = {"algoId": algo_id, "mktClose": mkt_close}
-        if mkt_close:
-            if sz is not None or px is not None:
-                raise InvalidArgumentError(
-                    "sz and px are for a partial close: leave them out with mkt_close=True"
-                )
-        else:
-            if sz is None or px is None:
-                missing = " and ".join(n for n, v in (("sz", sz), ("px", px)) if v is None)
-                raise InvalidArgumentError(f"{missing} required when mkt_close=False")
-            size = check_positive_decimal(sz, "sz")
-            price = check_positive_decimal(px, "px")
-            await self._check_partial_close(algo_id, size, price, timeout, wait_timeout)
-            params["sz"] = wire_decimal(size)
-            params["px"] = wire_decimal(price)
+        params = await close_params(
+            algo_id,
+            mkt_close,
+            sz,
+            px,
+            lambda algo_id: self.get_positions(algo_id, timeout=timeout, wait_timeout=wait_timeout),
+            lambda inst_id: self.get_instrument(
+                inst_id, timeout=timeout, wait_timeout=wait_timeout
+            ),
+        )
         rows = await self._transport.request(
             "POST",
             GRID_CLOSE_POSITION_PATH,
@@ -444,26 +409,6 @@ class GridClient:
         )
         return rows[0]  # the parser guarantees exactly one
 
-    async def _check_partial_close(
-        self,
-        algo_id: str,
-        sz: Decimal,
-        px: Decimal,
-        timeout: float | None,
-        wait_timeout: float | None,
-    ) -> None:
-        """Refuse a limit close above the grid's position or off its instrument's grid."""
-        positions = await self.get_positions(algo_id, timeout=timeout, wait_timeout=wait_timeout)
-        position = sum((p.pos for p in positions if p.pos), Decimal(0))
-        check_within_position(sz, position)
-        inst_id = next((p.inst_id for p in positions if p.inst_id), "")
-        if not inst_id:
-            raise MalformedResponseError(
-                f"grid {algo_id}'s position names no instId: its size grid is unknown", 200, ""
-            )
-        instrument = await self.get_instrument(inst_id, timeout=timeout, wait_timeout=wait_timeout)
-        check_on_grid(instrument, sz, px, side="sell" if position > 0 else "buy")
-
     async def get_instrument(
         self,
         inst_id: str,
@@ -501,28 +446,15 @@ class GridClient:
             DeadlineExceededError: the deadline ran out.
             TransportError: the network failed on every attempt.
         """
-        check_inst_id(inst_id)
-        kind = inst_type_of(inst_id) if inst_type is None else check_inst_type(inst_type)
-        if timeout is not None:
-            check_seconds(timeout, "timeout")
-        bound = check_wait_timeout(wait_timeout)
-        params = {"instType": kind, "instId": inst_id}
-        host = URL(self.base_url).host or self.base_url
-
-        async def read() -> Instrument:
-            rows = await self._transport.request(
-                "GET",
-                PUBLIC_INSTRUMENTS_PATH,
-                params,
-                instrument_parser,
-                timeout=timeout,
-                wait_timeout=bound,
-                limiter=PUBLIC_INSTRUMENTS_LIMITER,
-                budget_key=f"{host} {kind}",
-            )
-            return rows[0]  # the parser guarantees exactly one
-
-        return await self._instruments.get(self.base_url, inst_id, read)
+        return await read_instrument(
+            self._transport,
+            self._instruments,
+            PUBLIC_INSTRUMENTS_LIMITER,
+            inst_id,
+            inst_type,
+            timeout,
+            wait_timeout,
+        )
 
     async def reconcile_close(
         self,
@@ -544,13 +476,9 @@ class GridClient:
             )
         except NoPositionError:
             positions = []
-        return CloseReconciliation(
-            algo_id=algo_id,
-            positions=positions,
-            is_closed=all(p.is_empty for p in positions),
-        )
+        return reconciliation(algo_id, positions)
 
-    async def iter_grids(
+    def iter_grids(
         self,
         *,
         history: bool = False,
@@ -574,38 +502,14 @@ class GridClient:
             MalformedResponseError: an unreadable page, or a page whose ``after`` cursor
                 was followed before (the pages would repeat for ever).
         """
-        check_bool(history, "history")
-        if isinstance(page_size, bool) or not isinstance(page_size, int):
-            raise TypeError("page_size must be an int")
-        if not 1 <= page_size <= 100:
-            raise InvalidArgumentError(f"page_size must be 1..100, not {page_size}")
-        path = GRID_ORDERS_HISTORY_PATH if history else GRID_ORDERS_PENDING_PATH
-        params: dict[str, str] = {"algoOrdType": CONTRACT_GRID, "limit": str(page_size)}
-        if inst_id is not None:
-            params["instId"] = inst_id
-        # Every cursor used so far: one that comes back, at once or after a cycle
-        # (A, B, A, ...), would make the pages repeat for ever.
-        cursors: set[str] = set()
-        while True:
-            rows = await self._transport.request(
-                "GET",
-                path,
-                params,
-                grid_order_parser,
-                timeout=timeout,
-                wait_timeout=check_wait_timeout(wait_timeout),
-            )
-            for row in rows:
-                yield row
-            if len(rows) < page_size:
-                return
-            cursor = rows[-1].algo_id
-            if cursor in cursors:
-                raise MalformedResponseError(
-                    f"pagination came back to algoId {cursor}, a cursor already followed", 200, ""
-                )
-            cursors.add(cursor)
-            params["after"] = cursor
+        return grid_pages(
+            self._transport,
+            history=history,
+            inst_id=inst_id,
+            page_size=page_size,
+            timeout=timeout,
+            wait_timeout=wait_timeout,
+        )
 
     def sweep_positions(
         self,

@@ -8,10 +8,12 @@ import re
 from decimal import Decimal
 from typing import Final
 
+from ._constants import GRID_ENDPOINT_PATHS
 from ._errors import InvalidArgumentError
 
 __all__ = [
     "check_bool",
+    "check_grid_endpoint",
     "check_id",
     "check_positive_decimal",
     "check_seconds",
@@ -169,3 +171,19 @@ def _shown(value: Decimal | int | str) -> str:
         return f"an int of {value.bit_length()} bits"
     text = value if isinstance(value, str) else str(value)
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
+
+
+def check_grid_endpoint(endpoint: object) -> str:
+    """The path of a grid endpoint named by the last part of its path (`GridEndpoint`).
+
+    Raises:
+        TypeError: ``endpoint`` is not a str.
+        InvalidArgumentError: it is not one of those names (a path, say).
+    """
+    if not isinstance(endpoint, str):
+        raise TypeError(f"endpoint must be a str, not {type(endpoint).__name__}")
+    path = GRID_ENDPOINT_PATHS.get(endpoint)
+    if path is None:
+        names = ", ".join(map(repr, GRID_ENDPOINT_PATHS))
+        raise InvalidArgumentError(f"endpoint must be one of {names}; not {endpoint!r}")
+    return path
