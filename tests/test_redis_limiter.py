@@ -267,8 +267,11 @@ async def test_a_process_far_from_okx_sustains_more_than_without_its_credit(
 
         await asyncio.gather(*(one() for _ in range(40)))
     rate = (len(granted) - 10) / (granted[-1] - granted[0])
-    # 10 / 0.55 s = 18.2 per s with the credit; 10 / 0.75 s = 13.3 without.
-    assert rate > 0.95 * 10 / 0.55, rate
+    # 10 / 0.55 s = 18.2 per s with the credit; 10 / 0.75 s = 13.3 without. The bar
+    # sits between the two: on a loaded machine each Redis round trip delays grants a
+    # little (17.1 was seen under a full test run beside other builds).
+    with_credit, without = 10 / 0.55, 10 / 0.75
+    assert rate > (with_credit + without) / 2, rate
     assert max_in_window(granted, 0.5) <= 10
 
 
