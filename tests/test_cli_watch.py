@@ -102,6 +102,7 @@ async def test_json_lines_the_snapshot_then_each_change(
     cli: Cli, sim: GridSimulator, account: SimAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grid = add_running_grid(sim, account.user_id, 35)
+    other = add_running_grid(sim, account.user_id, 3)  # pushed on the states stream: ignored
     run = await _watch(
         cli,
         monkeypatch,
@@ -112,6 +113,7 @@ async def test_json_lines_the_snapshot_then_each_change(
         "4",
         steps=[
             (_lines(1), lambda: sim.set_mark_price(grid.algo_id, Decimal("29500"))),
+            (_lines(2), lambda: stop_grid_keeping_position(sim, other.algo_id)),
             (_lines(2), lambda: stop_grid_keeping_position(sim, grid.algo_id)),
         ],
     )
