@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import re
 import shlex
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from okx_grid_async import GridNotFoundError, GridPosition
@@ -15,11 +17,14 @@ from okx_grid_async.cli._grids import GridRow, summarize
 from okx_grid_async.cli._output import Output
 from okx_grid_async.cli._render import (
     SweepProgress,
+    WatchTable,
     export_lines,
     format_decimal,
     grids_table,
     sweep_report,
     to_text,
+    watch_lines,
+    watch_view,
 )
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -30,11 +35,11 @@ class Terminal(io.StringIO):
         return True
 
 
-def _position(algo_id: str, pos: str) -> GridPosition:
+def _position(algo_id: str, pos: str, pos_side: str = "net") -> GridPosition:
     return GridPosition(
         algo_id=algo_id, algo_cl_ord_id="", inst_type="SWAP", inst_id="BTC-USDT-SWAP",
         c_time=None, u_time=None, avg_px=Decimal("29215.01"), ccy="USDT", lever=Decimal(5),
-        liq_px=None, pos_side="net", pos=Decimal(pos), mgn_mode="cross", mgn_ratio=None,
+        liq_px=None, pos_side=pos_side, pos=Decimal(pos), mgn_mode="cross", mgn_ratio=None,
         imr=None, mmr=None, upl=Decimal("-0.39"), upl_ratio=None, last=None,
         notional_usd=None, adl=None, mark_px=Decimal("1E+2"),
     )  # fmt: skip
@@ -112,6 +117,52 @@ def test_export_lines_are_quoted_for_a_shell() -> None:
     assert [shlex.split(line) for line in lines] == [
         ["export", f"{name}={value}"] for name, value in values.items()
     ]
+
+
+# ---------------------------------------------------------------- watch
+
+
+def test_watch_lines_give_a_line_per_position_and_the_error_last() -> None:
+    pushed = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    long, short = _position("7", "2", "long"), _position("7", "-1", "short")
+    row = GridRow(
+        algo_id="7",
+        state=None,
+        positions=[long, msgspec.structs.replace(short, p_time=pushed)],
+        error=None,
+    )
+    assert watch_lines(row).splitlines() == [
+        "algo_id=7 state=? inst_id=BTC-USDT-SWAP pos=2 avg_px=29215.01 mark_px=100 upl=-0.39 "
+        "updated=",
+        "algo_id=7 state=? inst_id=BTC-USDT-SWAP pos=-1 avg_px=29215.01 mark_px=100 upl=-0.39 "
+        "updated=2026-01-02T03:04:05.678Z",
+    ]
+    waiting = GridRow(algo_id="8", state="running", positions=None, error=None)
+    assert watch_lines(waiting) == "algo_id=8 state=running"
+    assert watch_lines(_rows()[2]) == (
+        "algo_id=3 state=not-pending error=OKX code 51293 (HTTP 200): Algo order does not exist"
+    )
+
+
+def test_the_live_view_redacts_before_it_wraps() -> None:
+    secret = "s3cr3t-" * 6
+    terminal = Terminal()
+    table = WatchTable(terminal)
+    table.show(
+        watch_view(
+            _rows(f"echoed {secret}"),
+            updates=1,
+            note=f"lost {secret}",
+            redact=lambda t: t.replace(secret, "***"),
+        )
+    )
+    table.close()
+    drawn = _ANSI.sub("", terminal.getvalue())  # 80 columns: the error wraps
+    assert "echoed" in drawn  # the error, its secret wrapped onto another line
+    assert drawn.count("***") % 2 == 0  # each frame: the error's and the note's
+    assert "lost ***" in drawn
+    assert "s3cr3t" not in drawn
+    assert "4 grids, 1 update; UPDATED is UTC" in drawn
 
 
 # ---------------------------------------------------------------- progress

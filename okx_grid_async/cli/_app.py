@@ -1,7 +1,7 @@
 """``okx-grid``: the commands, the parser built from them, and one run from argv to exit code.
 
-Each command group is a module exporting ``COMMANDS``; a new group (``watch``,
-say) is one more module and one more entry in `COMMANDS` here.
+Each command group is a module exporting ``COMMANDS``; a new group is one more
+module and one more entry in `COMMANDS` here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Final
 
-from . import _closing, _positions, _simulator
+from . import _closing, _positions, _simulator, _watching
 from ._command import Command
 from ._environment import secrets_of
 from ._exit import InterruptionError
@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "build_parser", "run"]
 COMMANDS: Final[tuple[Command, ...]] = (
     *_positions.COMMANDS,
     *_closing.COMMANDS,
+    *_watching.COMMANDS,
     *_simulator.COMMANDS,
 )
 

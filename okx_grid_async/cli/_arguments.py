@@ -13,7 +13,7 @@ from typing import Final, TypeVar
 
 from okx_grid_async._validation import check_id, check_positive_decimal
 
-__all__ = ["ALGO_ID", "CONCURRENCY", "GRIDS", "ORD_ID", "PORT", "PX", "SECONDS", "SZ"]
+__all__ = ["ALGO_ID", "CONCURRENCY", "COUNT", "GRIDS", "ORD_ID", "PORT", "PX", "SECONDS", "SZ"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,9 @@ PX: Final[Callable[[str], Decimal]] = _argument_type(
 SECONDS: Final = _argument_type("seconds", _seconds)
 CONCURRENCY: Final = _argument_type(
     "concurrency", lambda text: _whole(text, 1, 10_000, "must be a whole number 1..10000")
+)
+COUNT: Final = _argument_type(
+    "count", lambda text: _whole(text, 1, 10**9, "must be a whole number 1..1000000000")
 )
 PORT: Final = _argument_type(
     "port", lambda text: _whole(text, 0, 65_535, "a port is 0..65535 (0: any free one)")

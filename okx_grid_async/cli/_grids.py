@@ -1,7 +1,7 @@
 """Grids as the commands show them: each one's state, its position, or the error reading it.
 
 `read_grids` reads positions concurrently through the client's rate limiter and
-OKX's state of each grid from the pending-grids list; `sweep_with_progress`
+OKX's state of each grid from the pending-grids list (`pending_states`); `sweep_with_progress`
 is the positions part alone, reporting to a `SweepObserver` (a progress bar).
 """
 
@@ -23,6 +23,7 @@ __all__ = [
     "StatesUnknown",
     "SweepObserver",
     "SweepSummary",
+    "pending_states",
     "read_grids",
     "summarize",
     "sweep_with_progress",
@@ -154,7 +155,7 @@ async def read_grids(
         )
         return [_row(r, states.get(r.algo_id, "")) for r in results], None
     async with asyncio.TaskGroup() as group:
-        listing = group.create_task(_pending_states(client, set(ids)))
+        listing = group.create_task(pending_states(client, set(ids)))
         reading = group.create_task(
             sweep_with_progress(client, ids, concurrency=concurrency, progress=progress)
         )
@@ -170,7 +171,7 @@ def _row(result: SweepResult, state: str | None) -> GridRow:
     )
 
 
-async def _pending_states(
+async def pending_states(
     client: GridClient, wanted: Collection[str]
 ) -> dict[str, str] | StatesUnknown:
     """The states of the ``wanted`` grids that are pending, reading no page past the last found."""

@@ -90,7 +90,7 @@ def _add_connection_options(
     def help_text(text: str) -> str:
         return text if shown else argparse.SUPPRESS
 
-    group = parser.add_argument_group("connection options (positions, close, cancel, sweep)")
+    group = parser.add_argument_group("connection options (positions, close, cancel, sweep, watch)")
     group.add_argument(
         "--base-url",
         metavar="URL",

@@ -2,8 +2,9 @@
 
 Every function here turns data into a rich renderable (or text) and nothing
 else: no request, no exit code. `grids_table` is the table of ``positions`` and
-``sweep``, and is built to be redrawn: a live view hands it to ``rich.live.Live``
-on each update. `to_text` renders for a stream: aligned columns, never wrapped,
+``sweep``; `watch_view` the same grids as ``watch`` shows them, redrawn by
+`WatchTable` (``rich.live.Live``) on each update, and `watch_lines` one update as
+text for a pipe. `to_text` renders for a stream: aligned columns, never wrapped,
 which scripts can split on spaces; styled on a terminal.
 """
 
@@ -12,14 +13,17 @@ from __future__ import annotations
 import io
 import shlex
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, TextIO
 
 from rich.console import Console, Group, RenderableType
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from okx_grid_async import GridPosition
 from okx_grid_async._constants import GRID_TIME_PERIOD
 
 from ._grids import CLOSABLE_STATE, GridRow, SweepSummary
@@ -30,12 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SweepProgress",
+    "WatchTable",
     "demo_report",
     "export_lines",
     "format_decimal",
     "grids_table",
     "sweep_report",
     "to_text",
+    "watch_lines",
+    "watch_view",
 ]
 
 # Wide enough that nothing written to a pipe or a file is ever wrapped.
@@ -87,11 +94,55 @@ def _state(state: str | None) -> Text:
 
 
 _GRID_HEADERS: Final = ("ALGO_ID", "STATE", "INST_ID", "POS", "AVG_PX", "MARK_PX", "UPL", "NOTE")
-_GRID_NUMBERS: Final = ("POS", "AVG_PX", "MARK_PX", "UPL")
+_WATCH_HEADERS: Final = (
+    "ALGO_ID", "INST_ID", "STATE", "POS", "AVG_PX", "MARK_PX", "UPL", "UPDATED", "NOTE",
+)  # fmt: skip
+_NUMBERS: Final = ("POS", "AVG_PX", "MARK_PX", "UPL")
 
 
 def _as_written(text: str) -> str:
     return text
+
+
+def _updated(position: GridPosition) -> datetime | None:
+    """When the row was pushed (``pTime``), or for a row read over REST, when it changed."""
+    return position.p_time or position.u_time
+
+
+def _grid_cells(row: GridRow, redact: Callable[[str], str]) -> list[dict[str, RenderableType]]:
+    """The cells of ``row``, by column header: a line per position, one if none or failed."""
+    state = _state(row.state)
+    if row.error is not None:
+        error = Text(redact(f"error: {row.error}"), style="red")
+        return [{"ALGO_ID": Text(row.algo_id, style="red"), "STATE": state, "NOTE": error}]
+    if row.positions is None:  # only while watching: nothing came yet
+        return [{"ALGO_ID": row.algo_id, "STATE": state, "NOTE": Text("waiting", style="dim")}]
+    if not row.positions:
+        return [{"ALGO_ID": row.algo_id, "STATE": state, "NOTE": "empty"}]
+    return [
+        {
+            "ALGO_ID": row.algo_id,
+            "STATE": state,
+            "INST_ID": p.inst_id,
+            "POS": format_decimal(p.pos),
+            "AVG_PX": format_decimal(p.avg_px),
+            "MARK_PX": format_decimal(p.mark_px),
+            "UPL": format_decimal(p.upl),
+            "UPDATED": _clock(_updated(p)),
+            "NOTE": "empty" if p.is_empty else "",
+        }
+        for p in row.positions
+    ]
+
+
+def _rows_table(
+    headers: Sequence[str], rows: Sequence[GridRow], redact: Callable[[str], str]
+) -> Table:
+    table = _table(*headers, numbers=_NUMBERS)
+    for row in rows:
+        for cells in _grid_cells(row, redact):
+            table.add_row(*(cells.get(header, "") for header in headers))
+    return table
 
 
 def grids_table(rows: Sequence[GridRow], *, redact: Callable[[str], str] = _as_written) -> Table:
@@ -102,26 +153,93 @@ def grids_table(rows: Sequence[GridRow], *, redact: Callable[[str], str] = _as_w
     live view fits the table to the terminal, where a secret wrapped over two
     lines would escape redaction of the drawn text.
     """
-    table = _table(*_GRID_HEADERS, numbers=_GRID_NUMBERS)
-    for row in rows:
-        state = _state(row.state)
-        if row.error is not None:
-            error = Text(redact(f"error: {row.error}"), style="red")
-            table.add_row(Text(row.algo_id, style="red"), state, "", "", "", "", "", error)
-        elif not row.positions:
-            table.add_row(row.algo_id, state, "", "", "", "", "", "empty")
-        for p in row.positions or ():
-            table.add_row(
-                row.algo_id,
-                state,
-                p.inst_id,
-                format_decimal(p.pos),
-                format_decimal(p.avg_px),
-                format_decimal(p.mark_px),
-                format_decimal(p.upl),
-                "empty" if p.is_empty else "",
-            )
-    return table
+    return _rows_table(_GRID_HEADERS, rows, redact)
+
+
+def _clock(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).strftime("%H:%M:%S")
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def watch_view(
+    rows: Sequence[GridRow],
+    *,
+    updates: int,
+    note: str = "",
+    redact: Callable[[str], str] = _as_written,
+) -> RenderableType:
+    """``okx-grid watch``'s screen: the grids' table (UPDATED in UTC), a line of counts,
+    and the last ``note`` (a lost connection, say) if any.
+
+    A grid not heard of yet is ``waiting``; a failed one has its error. Errors and
+    the note are redacted before the layout, as in `grids_table`.
+    """
+    counts = Text(
+        f"{len(rows)} {'grid' if len(rows) == 1 else 'grids'}, {updates} "
+        f"{'update' if updates == 1 else 'updates'}; UPDATED is UTC; Ctrl-C to stop",
+        style="dim",
+    )
+    lines: list[RenderableType] = [_rows_table(_WATCH_HEADERS, rows, redact), "", counts]
+    if note:
+        lines.append(Text(redact(note), style="yellow"))
+    return Group(*lines)
+
+
+def _state_word(state: str | None) -> str:
+    """A grid's state as one word, for a line that splits on spaces."""
+    return "?" if state is None else state or "not-pending"
+
+
+def watch_lines(row: GridRow) -> str:
+    """One grid's update as ``key=value`` lines, a line per position, for a pipe or a file.
+
+    ``updated`` is ISO 8601 UTC. A failed grid's line ends with ``error=`` and the
+    message, which may hold spaces: it is the rest of the line.
+    """
+    head = f"algo_id={row.algo_id} state={_state_word(row.state)}"
+    if row.error is not None:
+        return f"{head} error={row.error}"
+    if not row.positions:
+        return head
+    return "\n".join(
+        f"{head} inst_id={p.inst_id} pos={format_decimal(p.pos)} "
+        f"avg_px={format_decimal(p.avg_px)} mark_px={format_decimal(p.mark_px)} "
+        f"upl={format_decimal(p.upl)} updated={_iso(_updated(p))}"
+        for p in row.positions
+    )
+
+
+class WatchTable:
+    """``okx-grid watch``'s live view on a terminal: `watch_view`, redrawn in place.
+
+    Redrawn on each `show`, from the command's own task (no refresh thread);
+    `close` leaves the last view on the screen.
+    """
+
+    __slots__ = ("_live",)
+
+    def __init__(self, stream: TextIO) -> None:
+        console = Console(
+            file=stream, force_terminal=True, highlight=False, markup=False, emoji=False
+        )
+        self._live = Live(
+            console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False
+        )
+
+    def show(self, view: RenderableType) -> None:
+        """Draw ``view`` in place of the last one."""
+        self._live.update(view, refresh=self._live.is_started)
+        if not self._live.is_started:
+            self._live.start(refresh=True)
+
+    def close(self) -> None:
+        """Stop redrawing; the last view stays."""
+        self._live.stop()
 
 
 def sweep_report(
