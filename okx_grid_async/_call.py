@@ -1,0 +1,86 @@
+"""One call as the transport sends it on every attempt, and the errors that name it.
+
+The request path (with its query string, for GET) and the body are built once
+per call: they are what is signed, and signing must cover exactly the bytes sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import urlencode
+
+import msgspec
+from yarl import URL
+
+from ._errors import DeadlineExceededError, NotSentError, OKXError, OutcomeUnknownError
+
+__all__ = ["Call", "query_string"]
+
+_SAFE_QUERY_TEXT: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+class Call:
+    """A call's method, path and parameters; what it signs and sends; its deadline in seconds.
+
+    ``algo_id`` names the grid in an `OutcomeUnknownError` ("" for none).
+    """
+
+    __slots__ = ("algo_id", "body", "method", "params", "path", "request_path", "seconds", "url")
+
+    def __init__(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        params: Mapping[str, object],
+        algo_id: str,
+        seconds: float,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.params = params
+        self.algo_id = algo_id
+        self.seconds = seconds
+        if method == "GET":
+            query = query_string(params)
+            self.request_path = f"{path}?{query}" if query else path
+            self.body = ""
+        else:
+            self.request_path = path
+            self.body = msgspec.json.encode(params).decode()
+        self.url = URL(base_url + self.request_path, encoded=True)
+
+    def not_sent(self, left: float, round_trip: float) -> NotSentError:
+        """A POST granted with ``left`` seconds of its deadline, less than ``round_trip``."""
+        return NotSentError(
+            self.path,
+            f"{self.method} {self.path}: not sent: {left:.3f} s of the {self.seconds} s "
+            f"deadline left at the grant, less than a round trip ({round_trip:.3f} s)",
+        )
+
+    def expired(self) -> OKXError:
+        """The deadline ran out during the exchange: a POST may have been executed."""
+        if self.method != "GET":
+            return self.unknown(f"no answer within the {self.seconds} s deadline")
+        return self.deadline_exceeded()
+
+    def deadline_exceeded(self) -> DeadlineExceededError:
+        """The deadline ran out with nothing in doubt."""
+        return DeadlineExceededError(
+            f"{self.method} {self.path}: deadline of {self.seconds} s exceeded"
+        )
+
+    def unknown(self, reason: str) -> OutcomeUnknownError:
+        """The call may have been executed, for ``reason``; the caller must reconcile."""
+        return OutcomeUnknownError(self.algo_id, {"path": self.path, **self.params}, reason)
+
+
+def query_string(params: Mapping[str, object]) -> str:
+    """The query string: joined directly when nothing needs quoting (ids, enums), else urlencode."""
+    texts = [(key, str(value)) for key, value in params.items()]
+    # Safe pieces concatenated stay safe, and one unsafe piece makes the whole unsafe.
+    if _SAFE_QUERY_TEXT.fullmatch("".join(k + v for k, v in texts)):
+        return "&".join(f"{k}={v}" for k, v in texts)
+    return urlencode(params)
