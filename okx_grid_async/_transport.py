@@ -42,7 +42,7 @@ from ._constants import (
     PUBLIC_TIME_PATH,
 )
 from ._credentials import Credentials, format_timestamp
-from ._deadline import Deadline, ExpiredError
+from ._deadline import Deadline, DeadlineTimer, ExpiredError
 from ._errors import (
     DeadlineExceededError,
     OKXError,
@@ -157,6 +157,7 @@ class Transport:
         # The connections (their aiohttp protocols) that have carried a request already.
         self._connections: weakref.WeakSet[object] = weakref.WeakSet()
         self._releases: set[asyncio.Future[bool | None]] = set()
+        self._deadline_timer = DeadlineTimer()  # one event-loop timer for every call's deadline
         self._fixed_headers: dict[str, str] = {
             "OK-ACCESS-KEY": credentials.api_key,
             "OK-ACCESS-PASSPHRASE": credentials.passphrase,
@@ -247,7 +248,7 @@ class Transport:
         clock = self._clock
         host = URL(self.base_url).host or self.base_url
         async with TIME_LIMITER.slot(host, PUBLIC_TIME_PATH):
-            deadline = Deadline(self.timeout, clock)
+            deadline = Deadline(self.timeout, clock, self._deadline_timer)
             try:
                 with deadline:
                     sent = clock.time()
@@ -331,7 +332,7 @@ class Transport:
         call = Call(self.base_url, method, path, params, algo_id, seconds)
         limiter = limiter or self.limiter
         user_key = budget_key or self.user_key
-        deadline = Deadline(seconds, self._clock)
+        deadline = Deadline(seconds, self._clock, self._deadline_timer)
         # Chosen once per client: None (no OpenTelemetry) costs one test per step.
         trace = None if self._telemetry is None else self._telemetry.begin(method, path)
         attempt = 0
