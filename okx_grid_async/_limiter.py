@@ -29,9 +29,9 @@ import math
 import threading
 from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Generator
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
@@ -41,6 +41,7 @@ from ._errors import WaitTimeoutError
 from ._validation import check_seconds
 
 __all__ = [
+    "DONE",
     "LimiterStats",
     "LocalRateLimiter",
     "RateLimiter",
@@ -145,11 +146,18 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _released() -> Awaitable[None]:
-    # A release that is already done: awaiting it (or shielding it) costs no task.
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
+class _Done:
+    """An awaitable that is already done, on any event loop: no future, no task."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield from ()
+
+
+# What LocalRateLimiter's slot hands back when entering needs no wait, and on every
+# release: `GridClient` tells it apart, and skips awaiting it.
+DONE: Final = _Done()
 
 
 class _Window:
@@ -398,15 +406,15 @@ class _Slot:
         """The request reached OKX at the latest ``ago`` seconds before the release."""
         self._ago = ago
 
-    async def __aenter__(self) -> None:
+    def __aenter__(self) -> Awaitable[None]:
         limiter, window = self._limiter, self._window
         with window.lock:
             if not window.waiters and window.ready_at(limiter._span) <= limiter._clock.monotonic():
-                # Nobody queued and a slot free: no await.
+                # Nobody queued and a slot free: granted at once, nothing to wait for.
                 window.take()
                 window.stats.granted += 1
-                return
-        await limiter._acquire(window, self._endpoint, self._wait_timeout)
+                return DONE
+        return limiter._acquire(window, self._endpoint, self._wait_timeout)
 
     def __aexit__(
         self,
@@ -417,7 +425,7 @@ class _Slot:
     ) -> Awaitable[None]:
         # Released at once, so the awaitable handed back is already done.
         self._limiter._release(self._window, self._ago)
-        return _released()
+        return DONE
 
 
 _DEFAULT: LocalRateLimiter | None = None

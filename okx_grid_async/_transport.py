@@ -26,8 +26,7 @@ import ipaddress
 import logging
 import math
 import random
-import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import aiohttp
@@ -49,8 +48,8 @@ from ._errors import (
     RateLimitError,
     TimestampExpiredError,
 )
-from ._http import send
-from ._limiter import RateLimiter, Slot
+from ._http import Connections, send
+from ._limiter import DONE, RateLimiter, Slot
 from ._models import ResultParser, server_time_parser, uid_parser
 from ._retry import Decision, backoff_delay, decide
 from ._round_trips import RoundTrips
@@ -154,8 +153,8 @@ class Transport:
         # The shortest round trip seen: a POST granted with less deadline left is not sent.
         self.min_round_trip = math.inf
         self._round_trips = RoundTrips()
-        # The connections (their aiohttp protocols) that have carried a request already.
-        self._connections: weakref.WeakSet[object] = weakref.WeakSet()
+        # The connections that have carried a request already.
+        self._connections = Connections()
         self._releases: set[asyncio.Future[bool | None]] = set()
         self._deadline_timer = DeadlineTimer()  # one event-loop timer for every call's deadline
         self._fixed_headers: dict[str, str] = {
@@ -427,15 +426,19 @@ class Transport:
                 arrived(ago)
         return raw, status, None
 
-    async def _release(self, slot: Slot) -> None:
-        """Step 3: release the slot, shielded: a cancelled caller does not cut it short."""
+    def _release(self, slot: Slot) -> Awaitable[object]:
+        """Step 3: release the slot, shielded: a cancelled caller does not cut it short.
+
+        What to await: `DONE` when the slot was released at once (LocalRateLimiter),
+        else the release's task, which `close` waits for.
+        """
         release = slot.__aexit__(None, None, None)
-        if isinstance(release, asyncio.Future) and release.done():
-            return  # released at once (LocalRateLimiter): no task needed
+        if release is DONE or (isinstance(release, asyncio.Future) and release.done()):
+            return DONE  # no task needed
         task = asyncio.ensure_future(release)
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
-        await asyncio.shield(task)
+        return asyncio.shield(task)
 
     async def _after_failure(
         self,
