@@ -18,7 +18,8 @@ from ._errors import DeadlineExceededError, NotSentError, OKXError, OutcomeUnkno
 
 __all__ = ["Call", "query_string"]
 
-_SAFE_QUERY_TEXT: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+# What urlencode leaves as it is, and the separators it adds.
+_SAFE_QUERY: Final = re.compile(r"[A-Za-z0-9_.~=&-]*")
 
 
 class Call:
@@ -78,9 +79,12 @@ class Call:
 
 
 def query_string(params: Mapping[str, object]) -> str:
-    """The query string: joined directly when nothing needs quoting (ids, enums), else urlencode."""
-    texts = [(key, str(value)) for key, value in params.items()]
-    # Safe pieces concatenated stay safe, and one unsafe piece makes the whole unsafe.
-    if _SAFE_QUERY_TEXT.fullmatch("".join(k + v for k, v in texts)):
-        return "&".join(f"{k}={v}" for k, v in texts)
+    """``urlencode(params)``, joined directly when nothing needs quoting (ids, enums)."""
+    pieces = [f"{key}={value!s}" for key, value in params.items()]
+    query = "&".join(pieces)
+    # Nothing to quote if every key and value is safe text: then the pieces hold one
+    # "=" each and the joins the only "&"s, and nothing else is outside the safe set.
+    n = len(pieces)
+    if query.count("=") == n and query.count("&") == n - 1 and _SAFE_QUERY.fullmatch(query):
+        return query
     return urlencode(params)

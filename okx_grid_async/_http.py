@@ -16,14 +16,40 @@ from yarl import URL
 from ._constants import MAX_RESPONSE_BYTES
 from ._errors import HTTPStatusError, ResponseTooLargeError, TransportError
 
-__all__ = ["read_capped", "send"]
+__all__ = ["Connections", "read_capped", "send"]
 
 logger: Final = logging.getLogger("okx_grid_async")
 
 
+class Connections:
+    """The connections (their aiohttp protocols, one per TCP connection) that carried a
+    request already, held weakly. The last one is checked first: requests one after
+    another reuse it, and that check makes no weak reference."""
+
+    __slots__ = ("_last", "_seen")
+
+    def __init__(self) -> None:
+        self._seen: weakref.WeakSet[object] = weakref.WeakSet()
+        self._last: weakref.ref[object] | None = None
+
+    def reused(self, protocol: object) -> bool:
+        """Whether ``protocol`` carried a request before this one (which it now has)."""
+        last = self._last
+        if last is not None and last() is protocol:
+            return True
+        reused = protocol in self._seen
+        if not reused:
+            self._seen.add(protocol)
+        self._last = weakref.ref(protocol)
+        return reused
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
 async def send(
     session: aiohttp.ClientSession,
-    connections: weakref.WeakSet[object],
+    connections: Connections,
     method: str,
     url: URL | str,
     headers: Mapping[str, str] | None,
@@ -31,9 +57,8 @@ async def send(
 ) -> tuple[bytes, int, bool]:
     """One HTTP exchange: the body, the status, and whether the connection was reused.
 
-    ``connections`` holds the connections (their aiohttp protocols) that carried
-    a request already; this one's is added. Network faults become TransportError
-    with ``sent`` set.
+    ``connections`` tells whether this one's carried a request before. Network
+    faults become TransportError with ``sent`` set.
 
     Redirects are never followed (they would carry the signed request to
     another host, outside the limiter) and error statuses never raise inside
@@ -63,9 +88,7 @@ async def send(
             # Without it (another aiohttp), no round trip counts as reused: no
             # credit, which is safe.
             protocol: object = getattr(response, "_protocol", None)
-            reused = protocol is not None and protocol in connections
-            if protocol is not None and not reused:
-                connections.add(protocol)
+            reused = protocol is not None and connections.reused(protocol)
             if 300 <= status < 400:
                 raise HTTPStatusError(status, f"redirect to {response.headers.get('Location')!r}")
             raw = await read_capped(response)
@@ -83,16 +106,16 @@ async def send(
 async def read_capped(response: aiohttp.ClientResponse) -> bytes:
     """The whole body, or ResponseTooLargeError past ``MAX_RESPONSE_BYTES`` (decompressed)."""
     length = response.content_length
-    if (
-        length is not None
-        and length > MAX_RESPONSE_BYTES
-        and not response.headers.get("Content-Encoding")
-    ):
-        raise ResponseTooLargeError(
-            f"Content-Length {length} is over the {MAX_RESPONSE_BYTES}-byte cap",
-            response.status,
-            "",
-        )
+    if length is not None and not response.headers.get("Content-Encoding"):
+        if length > MAX_RESPONSE_BYTES:
+            raise ResponseTooLargeError(
+                f"Content-Length {length} is over the {MAX_RESPONSE_BYTES}-byte cap",
+                response.status,
+                "",
+            )
+        # aiohttp reads no more than Content-Length of an unencoded body: within the cap.
+        return await response.content.read()
+    # Compressed or of unknown length: count as it comes.
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
