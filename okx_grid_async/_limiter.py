@@ -293,9 +293,10 @@ class LocalRateLimiter:
             WaitTimeoutError: the wait would pass ``wait_timeout`` seconds.
             ValueError: ``wait_timeout`` is not None or a number > 0.
         """
-        return _Slot(
-            self, self._window(user_key, endpoint), endpoint, check_wait_timeout(wait_timeout)
-        )
+        if wait_timeout is not None:
+            wait_timeout = check_seconds(wait_timeout, "wait_timeout")
+        window = self._windows.get((user_key, endpoint)) or self._window(user_key, endpoint)
+        return _Slot(self, window, endpoint, wait_timeout)
 
     async def _acquire(self, window: _Window, endpoint: str, wait_timeout: float | None) -> None:
         clock, span = self._clock, self._span
@@ -360,7 +361,8 @@ class LocalRateLimiter:
         with window.lock:
             window.in_flight -= 1
             heapq.heappush(window.done, self._clock.monotonic() - ago)
-            window.wake_head()
+            if window.waiters:
+                window.wake_head()
 
     async def penalize(self, user_key: str, endpoint: str) -> None:
         """Hold every new request of this budget for one whole window after a 50011."""
