@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 
 from ._clock import Clock
 
@@ -39,7 +40,9 @@ class Deadline:
     )
 
     def __init__(self, seconds: float, clock: Clock, timer: DeadlineTimer | None = None) -> None:
-        task = asyncio.current_task()
+        task = None if timer is None else timer.current_task()
+        if task is None:
+            task = asyncio.current_task()
         if task is None:
             raise RuntimeError("GridClient calls must run inside an asyncio task")
         self._task = task
@@ -101,10 +104,11 @@ class DeadlineTimer:
     which then keeps a timer of its own.
     """
 
-    __slots__ = ("_handle", "_loop", "_stretches", "_when")
+    __slots__ = ("_handle", "_loop", "_stretches", "_thread", "_when")
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0  # the thread its loop runs in
         self._handle: asyncio.TimerHandle | None = None
         self._when = math.inf  # the loop time the handle fires at
         self._stretches: dict[Deadline, float] = {}  # stretches under way, with their expiry
@@ -118,6 +122,7 @@ class DeadlineTimer:
             if self._loop is not None:
                 return False
             self._loop = loop
+            self._thread = threading.get_ident()
         self._stretches[deadline] = when
         if when < self._when:
             if self._handle is not None:
@@ -125,6 +130,18 @@ class DeadlineTimer:
             self._handle = loop.call_at(when, self._fire)
             self._when = when
         return True
+
+    def current_task(self) -> asyncio.Task[object] | None:
+        """The task running now, if this timer's loop runs it; else None (ask asyncio).
+
+        ``asyncio.current_task()`` finds the running loop first, and CPython 3.11
+        checks the process id for that, a system call per request. On its own
+        thread, only this timer's loop can be running.
+        """
+        loop = self._loop
+        if loop is None or self._thread != threading.get_ident():
+            return None
+        return asyncio.current_task(loop)
 
     def remove(self, deadline: Deadline) -> None:
         """The stretch ended (or already fired)."""

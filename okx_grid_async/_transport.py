@@ -342,7 +342,8 @@ class Transport:
                 try:
                     raw, status, failure = await self._exchange(call, slot, deadline)
                 finally:
-                    await self._release(slot)
+                    if (release := self._release(slot)) is not DONE:
+                        await release
                 if failure is None:
                     try:
                         result = parser.parse(raw, status)
@@ -373,10 +374,10 @@ class Transport:
     ) -> Slot:
         """Step 1: queue for a slot of the (user, endpoint) budget. No deadline runs here."""
         slot = limiter.slot(user_key, path, wait_timeout=wait_timeout)
-        if trace is None:
-            await slot.__aenter__()
-        else:
+        if trace is not None:
             await trace.wait(slot)
+        elif (entered := slot.__aenter__()) is not DONE:
+            await entered
         return slot
 
     async def _exchange(

@@ -8,6 +8,8 @@ test only relies on a short deadline firing long before a long sleep ends.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -75,6 +77,27 @@ def test_a_timer_serves_one_loop_and_a_deadline_on_another_keeps_its_own() -> No
     timer = DeadlineTimer()
     assert asyncio.run(_stretch(SHORT, timer, LONG)) == "expired"
     assert asyncio.run(_stretch(SHORT, timer, LONG)) == "expired"
+
+
+def test_a_deadline_on_another_thread_never_takes_the_timer_loop_s_task() -> None:
+    """The timer finds a deadline's task in its own loop only on that loop's thread."""
+    timer = DeadlineTimer()
+    elsewhere: list[str] = []
+
+    def other_thread() -> None:
+        elsewhere.append(asyncio.run(_stretch(SHORT, timer, LONG)))
+
+    async def main() -> None:
+        assert await _stretch(LONG, timer, 0) == "done"  # binds the timer here
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        # Meanwhile this task is the one its loop runs: the other thread's deadline
+        # must not take it for its own.
+        time.sleep(4 * SHORT)  # noqa: ASYNC251 (blocking on purpose)
+        await asyncio.to_thread(thread.join)
+
+    asyncio.run(main())
+    assert elsewhere == ["expired"]
 
 
 async def test_a_cancellation_that_is_not_the_deadline_s_propagates() -> None:
