@@ -6,6 +6,7 @@ per call: they are what is signed, and signing must cover exactly the bytes sent
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Final
@@ -16,7 +17,7 @@ from yarl import URL
 
 from ._errors import DeadlineExceededError, NotSentError, OKXError, OutcomeUnknownError
 
-__all__ = ["Call", "query_string"]
+__all__ = ["Call", "query_string", "request_line"]
 
 # What urlencode leaves as it is, and the separators it adds.
 _SAFE_QUERY: Final = re.compile(r"[A-Za-z0-9_.~=&-]*")
@@ -44,14 +45,7 @@ class Call:
         self.params = params
         self.algo_id = algo_id
         self.seconds = seconds
-        if method == "GET":
-            query = query_string(params)
-            self.request_path = f"{path}?{query}" if query else path
-            self.body = ""
-        else:
-            self.request_path = path
-            self.body = msgspec.json.encode(params).decode()
-        self.url = URL(base_url + self.request_path, encoded=True)
+        self.request_path, self.body, self.url = request_line(base_url, method, path, params)
 
     def not_sent(self, left: float, round_trip: float) -> NotSentError:
         """A POST granted with ``left`` seconds of its deadline, less than ``round_trip``."""
@@ -76,6 +70,42 @@ class Call:
     def unknown(self, reason: str) -> OutcomeUnknownError:
         """The call may have been executed, for ``reason``; the caller must reconcile."""
         return OutcomeUnknownError(self.algo_id, {"path": self.path, **self.params}, reason)
+
+
+def request_line(
+    base_url: str, method: str, path: str, params: Mapping[str, object]
+) -> tuple[str, str, URL]:
+    """The request path (with the query string, for GET), the body and the URL of a call.
+
+    A bot polls the same grids over and over, so the 1,024 most recent are kept, for
+    parameters that are all text: text equals text only if it reads the same,
+    which True and 1, or Decimal("1.0") and Decimal("1"), do not.
+    """
+    items = tuple(params.items())
+    for _, value in items:
+        if type(value) is not str:
+            return _request_line(base_url, method, path, params)
+    return _text_request_line(base_url, method, path, items)
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_request_line(
+    base_url: str, method: str, path: str, items: tuple[tuple[str, object], ...]
+) -> tuple[str, str, URL]:
+    return _request_line(base_url, method, path, dict(items))
+
+
+def _request_line(
+    base_url: str, method: str, path: str, params: Mapping[str, object]
+) -> tuple[str, str, URL]:
+    if method == "GET":
+        query = query_string(params)
+        request_path = f"{path}?{query}" if query else path
+        body = ""
+    else:
+        request_path = path
+        body = msgspec.json.encode(params).decode()
+    return request_path, body, URL(base_url + request_path, encoded=True)
 
 
 def query_string(params: Mapping[str, object]) -> str:
