@@ -43,9 +43,10 @@ from ._models import (
     close_result_parser,
     position_parser,
 )
+from ._shared import PUBLIC_INSTRUMENTS_LIMITER
 from ._sweep import AlgoIds, SweepRegistry, SweepResult, sweep
 from ._telemetry import call_telemetry
-from ._transport import PUBLIC_INSTRUMENTS_LIMITER, Transport
+from ._transport import Transport
 from ._validation import (
     check_bool,
     check_grid_endpoint,

@@ -78,6 +78,9 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 # OKX rejects a timestamp more than 30 s away from its clock (50102).
 MAX_TIMESTAMP_SKEW: Final = 30.0
+# A Redis client that RedisRateLimiter creates (a ``?socket_timeout=`` in the URL
+# wins): an unreachable Redis fails a request within seconds instead of hanging it.
+REDIS_SOCKET_TIMEOUT: Final = 2.0
 
 # Retries.
 DEFAULT_MAX_ATTEMPTS: Final = 5

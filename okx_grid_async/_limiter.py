@@ -29,9 +29,9 @@ import math
 import threading
 from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Generator
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
@@ -41,6 +41,7 @@ from ._errors import WaitTimeoutError
 from ._validation import check_seconds
 
 __all__ = [
+    "DONE",
     "LimiterStats",
     "LocalRateLimiter",
     "RateLimiter",
@@ -145,11 +146,18 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _released() -> Awaitable[None]:
-    # A release that is already done: awaiting it (or shielding it) costs no task.
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
+class _Done:
+    """An awaitable that is already done, on any event loop: no future, no task."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield from ()
+
+
+# What LocalRateLimiter's slot hands back when entering needs no wait, and on every
+# release: `GridClient` tells it apart, and skips awaiting it.
+DONE: Final = _Done()
 
 
 class _Window:
@@ -285,9 +293,10 @@ class LocalRateLimiter:
             WaitTimeoutError: the wait would pass ``wait_timeout`` seconds.
             ValueError: ``wait_timeout`` is not None or a number > 0.
         """
-        return _Slot(
-            self, self._window(user_key, endpoint), endpoint, check_wait_timeout(wait_timeout)
-        )
+        if wait_timeout is not None:
+            wait_timeout = check_seconds(wait_timeout, "wait_timeout")
+        window = self._windows.get((user_key, endpoint)) or self._window(user_key, endpoint)
+        return _Slot(self, window, endpoint, wait_timeout)
 
     async def _acquire(self, window: _Window, endpoint: str, wait_timeout: float | None) -> None:
         clock, span = self._clock, self._span
@@ -352,7 +361,8 @@ class LocalRateLimiter:
         with window.lock:
             window.in_flight -= 1
             heapq.heappush(window.done, self._clock.monotonic() - ago)
-            window.wake_head()
+            if window.waiters:
+                window.wake_head()
 
     async def penalize(self, user_key: str, endpoint: str) -> None:
         """Hold every new request of this budget for one whole window after a 50011."""
@@ -398,15 +408,15 @@ class _Slot:
         """The request reached OKX at the latest ``ago`` seconds before the release."""
         self._ago = ago
 
-    async def __aenter__(self) -> None:
+    def __aenter__(self) -> Awaitable[None]:
         limiter, window = self._limiter, self._window
         with window.lock:
             if not window.waiters and window.ready_at(limiter._span) <= limiter._clock.monotonic():
-                # Nobody queued and a slot free: no await.
+                # Nobody queued and a slot free: granted at once, nothing to wait for.
                 window.take()
                 window.stats.granted += 1
-                return
-        await limiter._acquire(window, self._endpoint, self._wait_timeout)
+                return DONE
+        return limiter._acquire(window, self._endpoint, self._wait_timeout)
 
     def __aexit__(
         self,
@@ -417,7 +427,7 @@ class _Slot:
     ) -> Awaitable[None]:
         # Released at once, so the awaitable handed back is already done.
         self._limiter._release(self._window, self._ago)
-        return _released()
+        return DONE
 
 
 _DEFAULT: LocalRateLimiter | None = None

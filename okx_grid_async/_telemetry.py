@@ -5,7 +5,8 @@
 transport's hot path then tests only that None: no attributes are built, no
 clock is read, no ``ImportError`` is caught per request. With the API installed,
 the instruments live in `okx_grid_async._otel`, recorded through the providers
-given or the global ones (which are no-ops until the application configures an SDK).
+given or the global ones; while those are the API's no-ops (no SDK configured),
+a call skips them (see `okx_grid_async._otel`).
 
 The outcome of an attempt is a pure function of its error (``_outcome``), shared by the metrics,
 the spans and the retry log line.

@@ -11,6 +11,12 @@ and any retries with their backoff. A retry queues again, and that wait is not
 charged to the deadline either. The slot is released after the exchange, outside
 the deadline and shielded from cancellation, so a release that has to await
 (Redis) can never turn an answer in hand into an error.
+
+`Transport.request` runs each attempt in four steps: `Transport._wait_for_slot`,
+`Transport._exchange`, `Transport._release`, then, for a failed attempt,
+`Transport._after_failure`. What one HTTP exchange does is in `_http`; what a
+call sends and the errors that name it, in `_call`; what the clients of the
+process share (OKX's clock, User IDs, per-IP budgets), in `_shared`.
 """
 
 from __future__ import annotations
@@ -20,62 +26,49 @@ import ipaddress
 import logging
 import math
 import random
-import re
-import threading
-import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Final, TypeVar
-from urllib.parse import urlencode
 
 import aiohttp
-import msgspec
 from yarl import URL
 
+from ._call import Call
 from ._clock import Clock, SystemClock
 from ._constants import (
-    ACCOUNT_CONFIG_MAX_RATE,
     ACCOUNT_CONFIG_PATH,
-    ACCOUNT_CONFIG_TIME_PERIOD,
-    CLOCK_OFFSET_MAX_AGE,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
-    MAX_RESPONSE_BYTES,
-    PUBLIC_INSTRUMENTS_MAX_RATE,
-    PUBLIC_INSTRUMENTS_PERIOD,
-    PUBLIC_TIME_MAX_RATE,
     PUBLIC_TIME_PATH,
-    PUBLIC_TIME_PERIOD,
 )
 from ._credentials import Credentials, format_timestamp
-from ._deadline import Deadline, ExpiredError
+from ._deadline import Deadline, DeadlineTimer, ExpiredError
 from ._errors import (
     DeadlineExceededError,
-    HTTPStatusError,
-    NotSentError,
     OKXError,
-    OutcomeUnknownError,
     RateLimitError,
-    ResponseTooLargeError,
     TimestampExpiredError,
-    TransportError,
 )
-from ._limiter import LocalRateLimiter, RateLimiter, Slot
+from ._http import Connections, send
+from ._limiter import DONE, RateLimiter, Slot
 from ._models import ResultParser, server_time_parser, uid_parser
 from ._retry import Decision, backoff_delay, decide
 from ._round_trips import RoundTrips
+from ._shared import (
+    ACCOUNT_CONFIG_LIMITER,
+    ANY_KEY,
+    TIME_LIMITER,
+    once_lock,
+    remember_user_id,
+    server_clock_for,
+    user_id_of,
+)
 from ._telemetry import outcome_of
 from ._validation import check_seconds
 
 if TYPE_CHECKING:
     from ._otel import CallTrace, Telemetry
 
-__all__ = [
-    "PUBLIC_INSTRUMENTS_LIMITER",
-    "Transport",
-    "forget_shared_state",
-    "is_loopback",
-    "validate_base_url",
-]
+__all__ = ["Transport", "is_loopback", "validate_base_url"]
 
 R = TypeVar("R")
 W = TypeVar("W")
@@ -85,65 +78,8 @@ logger: Final = logging.getLogger("okx_grid_async")
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _DEMO_HEADER: Final = "x-simulated-trading"
 
-# Budgets counted per IP or before the User ID is known are paced per process,
-# whichever thread or event loop asks (LocalRateLimiter is thread-safe):
-# /api/v5/public/time, 10 per 2 s per IP, keyed by host; public/instruments; and account/config,
-# 5 per 2 s per User ID, which is read to learn the User ID, so every key of
-# the process shares one budget (never more than any one user's).
-_TIME_LIMITER: Final = LocalRateLimiter(PUBLIC_TIME_MAX_RATE, PUBLIC_TIME_PERIOD)
-# /api/v5/public/instruments: 20 per 2 s per IP and instType, keyed by host and instType.
-PUBLIC_INSTRUMENTS_LIMITER: Final = LocalRateLimiter(
-    PUBLIC_INSTRUMENTS_MAX_RATE, PUBLIC_INSTRUMENTS_PERIOD
-)
-_ACCOUNT_CONFIG_LIMITER: Final = LocalRateLimiter(
-    ACCOUNT_CONFIG_MAX_RATE, ACCOUNT_CONFIG_TIME_PERIOD
-)
-_ANY_KEY: Final = "*"
 # What a WebSocket login signs in place of a request path (with GET and no body).
 _WS_VERIFY_PATH: Final = "/users/self/verify"
-
-
-class _ServerClock:
-    """The offset from OKX's clock as last measured, shared by the clients of one base URL."""
-
-    __slots__ = ("measured_at", "offset_ms", "round_trip")
-
-    def __init__(self) -> None:
-        self.offset_ms = 0.0
-        self.measured_at = -math.inf  # monotonic seconds
-        self.round_trip = 0.0  # seconds, of that measurement
-
-    def fresh(self, now: float) -> bool:
-        return now - self.measured_at < CLOCK_OFFSET_MAX_AGE
-
-
-# Per process, for the real clock only (a test's FakeClock keeps its own).
-_SERVER_CLOCKS: dict[str, _ServerClock] = {}
-# User IDs read from account/config, per (base URL, API key).
-_USER_IDS: dict[tuple[str, str], str] = {}
-_SHARED_LOCK: Final = threading.Lock()
-# Opening clients together on one loop: the first measures or reads, the rest
-# wait for it (one asyncio.Lock per loop and key, since such locks bind to a loop).
-_ONCE_LOCKS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
-] = weakref.WeakKeyDictionary()
-
-
-def forget_shared_state() -> None:
-    """Forget every measured clock offset and User ID read (for tests)."""
-    with _SHARED_LOCK:
-        _SERVER_CLOCKS.clear()
-        _USER_IDS.clear()
-
-
-def _once_lock(*key: str) -> asyncio.Lock:
-    loop = asyncio.get_running_loop()
-    with _SHARED_LOCK:
-        locks = _ONCE_LOCKS.setdefault(loop, {})
-        lock = locks.get(key)
-        if lock is None:
-            lock = locks[key] = asyncio.Lock()
-        return lock
 
 
 def validate_base_url(base_url: str) -> str:
@@ -216,17 +152,14 @@ class Transport:
         self._telemetry = telemetry
         self._trace_configs = trace_configs
         self._rng = random.Random()  # noqa: S311 (jitter, not cryptography)
-        if isinstance(self._clock, SystemClock):
-            with _SHARED_LOCK:
-                self._server_clock = _SERVER_CLOCKS.setdefault(self.base_url, _ServerClock())
-        else:
-            self._server_clock = _ServerClock()
+        self._server_clock = server_clock_for(self.base_url, self._clock)
         # The shortest round trip seen: a POST granted with less deadline left is not sent.
         self.min_round_trip = math.inf
         self._round_trips = RoundTrips()
-        # The connections (their aiohttp protocols) that have carried a request already.
-        self._connections: weakref.WeakSet[object] = weakref.WeakSet()
+        # The connections that have carried a request already.
+        self._connections = Connections()
         self._releases: set[asyncio.Future[bool | None]] = set()
+        self._deadline_timer = DeadlineTimer()  # one event-loop timer for every call's deadline
         self._fixed_headers: dict[str, str] = {
             "OK-ACCESS-KEY": credentials.api_key,
             "OK-ACCESS-PASSPHRASE": credentials.passphrase,
@@ -263,7 +196,7 @@ class Transport:
                 self._session._retry_connection = False
         try:
             server_clock = self._server_clock
-            async with _once_lock("clock", self.base_url):
+            async with once_lock("clock", self.base_url):
                 if not server_clock.fresh(self._clock.monotonic()):
                     await self.sync_clock()
             self.min_round_trip = min(self.min_round_trip, server_clock.round_trip)
@@ -316,14 +249,19 @@ class Transport:
         """
         clock = self._clock
         host = URL(self.base_url).host or self.base_url
-        async with _TIME_LIMITER.slot(host, PUBLIC_TIME_PATH):
-            deadline = Deadline(self.timeout, clock)
+        async with TIME_LIMITER.slot(host, PUBLIC_TIME_PATH):
+            deadline = Deadline(self.timeout, clock, self._deadline_timer)
             try:
                 with deadline:
                     sent = clock.time()
                     started = clock.monotonic()
-                    raw, status, _ = await self._send(
-                        "GET", self.base_url + PUBLIC_TIME_PATH, None, None
+                    raw, status, _ = await send(
+                        self.session,
+                        self._connections,
+                        "GET",
+                        self.base_url + PUBLIC_TIME_PATH,
+                        None,
+                        None,
                     )
                     round_trip = clock.monotonic() - started
                     received = clock.time()
@@ -341,20 +279,19 @@ class Transport:
 
     async def _read_user_id(self) -> str:
         """The OKX User ID of this API key (``uid`` of account/config), read once per process."""
-        key = (self.base_url, self._credentials.api_key)
-        async with _once_lock("uid", *key):
-            user_id = _USER_IDS.get(key)
+        base_url, api_key = self.base_url, self._credentials.api_key
+        async with once_lock("uid", base_url, api_key):
+            user_id = user_id_of(base_url, api_key)
             if user_id is None:
                 (user_id,) = await self.request(
                     "GET",
                     ACCOUNT_CONFIG_PATH,
                     {},
                     uid_parser,
-                    limiter=_ACCOUNT_CONFIG_LIMITER,
-                    budget_key=_ANY_KEY,
+                    limiter=ACCOUNT_CONFIG_LIMITER,
+                    budget_key=ANY_KEY,
                 )
-                with _SHARED_LOCK:
-                    _USER_IDS[key] = user_id
+                remember_user_id(base_url, api_key, user_id)
         return user_id
 
     def timestamp(self) -> str:
@@ -415,71 +352,24 @@ class Transport:
             OKXAPIError, HTTPStatusError, MalformedResponseError, TransportError,
             RateLimiterUnavailableError: as the retry policy leaves them.
         """
-        budget = self.timeout if timeout is None else check_seconds(timeout, "timeout")
+        seconds = self.timeout if timeout is None else check_seconds(timeout, "timeout")
         bound = self.wait_timeout if wait_timeout is None else wait_timeout
-        if method == "GET":
-            query = _query(params)
-            request_path = f"{path}?{query}" if query else path
-            body = ""
-        else:
-            request_path = path
-            body = msgspec.json.encode(params).decode()
-        url = URL(self.base_url + request_path, encoded=True)
+        call = Call(self.base_url, method, path, params, algo_id, seconds)
         limiter = limiter or self.limiter
         user_key = budget_key or self.user_key
-        deadline = Deadline(budget, self._clock)
+        deadline = Deadline(seconds, self._clock, self._deadline_timer)
         # Chosen once per client: None (no OpenTelemetry) costs one test per step.
         trace = None if self._telemetry is None else self._telemetry.begin(method, path)
         attempt = 0
         try:
             while True:
                 attempt += 1
-                slot = limiter.slot(user_key, path, wait_timeout=bound)
-                if trace is None:
-                    await slot.__aenter__()  # the queue: no deadline runs here
-                else:
-                    await trace.wait(slot)
-                failure: OKXError | None = None
-                # When the request reached OKX at the latest, in seconds before the release
-                # (negative: it may still arrive after it). See _round_trips.
-                ago = 0.0
+                slot = await self._wait_for_slot(limiter, user_key, path, bound, trace)
                 try:
-                    if method != "GET" and deadline.left < self.min_round_trip:
-                        raise NotSentError(
-                            path,
-                            f"{method} {path}: not sent: {deadline.left:.3f} s of the {budget} s "
-                            f"deadline left at the grant, less than a round trip "
-                            f"({self.min_round_trip:.3f} s)",
-                        )
-                    try:
-                        with deadline:
-                            headers = self._sign(method, request_path, body)
-                            started = self._clock.monotonic()
-                            # Abandoned in flight, its bytes may still reach OKX: for as
-                            # long as a connection may take to open, then it is counted.
-                            ago = -self._connect_timeout
-                            raw, status, reused = await self._send(
-                                method, url, headers, body or None
-                            )
-                            ago = self._credit(started, reused)
-                    except ExpiredError:
-                        if method != "GET":
-                            raise OutcomeUnknownError(
-                                algo_id,
-                                {"path": path, **params},
-                                f"no answer within the {budget} s deadline",
-                            ) from None
-                        raise DeadlineExceededError(
-                            f"{method} {path}: deadline of {budget} s exceeded"
-                        ) from None
-                    except OKXError as error:  # the network, a redirect, a body past the cap
-                        ago = 0.0
-                        failure = error
+                    raw, status, failure = await self._exchange(call, slot, deadline)
                 finally:
-                    arrived = getattr(slot, "arrived", None)
-                    if arrived is not None:
-                        arrived(ago)
-                    await self._release(slot)
+                    if (release := self._release(slot)) is not DONE:
+                        await release
                 if failure is None:
                     try:
                         result = parser.parse(raw, status)
@@ -492,39 +382,146 @@ class Transport:
                         return result
                 if trace is not None:
                     trace.answered(failure)
-                try:
-                    with deadline:
-                        delay = await self._after_failure(
-                            method, path, params, algo_id, failure, attempt, limiter, user_key
-                        )
-                        if delay > deadline.remaining():
-                            raise failure
-                        self._retrying(method, path, attempt, failure, delay, trace)
-                        await self._clock.sleep(delay)
-                except ExpiredError:
-                    raise DeadlineExceededError(
-                        f"{method} {path}: deadline of {budget} s exceeded"
-                    ) from None
+                await self._after_failure(
+                    call, failure, attempt, deadline, limiter, user_key, trace
+                )
         except BaseException as error:
             if trace is not None:
                 trace.end(error)
             raise
 
-    @staticmethod
-    def _retrying(
-        method: str,
+    async def _wait_for_slot(
+        self,
+        limiter: RateLimiter,
+        user_key: str,
         path: str,
-        attempt: int,
+        wait_timeout: float | None,
+        trace: CallTrace | None,
+    ) -> Slot:
+        """Step 1: queue for a slot of the (user, endpoint) budget. No deadline runs here."""
+        slot = limiter.slot(user_key, path, wait_timeout=wait_timeout)
+        if trace is not None:
+            await trace.wait(slot)
+        elif (entered := slot.__aenter__()) is not DONE:
+            await entered
+        return slot
+
+    async def _exchange(
+        self, call: Call, slot: Slot, deadline: Deadline
+    ) -> tuple[bytes, int, OKXError | None]:
+        """Step 2: sign and send within the deadline, then tell ``slot`` when the request
+        reached OKX at the latest (`Slot`'s ``arrived``).
+
+        Returns the body and status, or a failure for the retry policy to judge: the
+        network's, a redirect, a body past the cap.
+
+        Raises:
+            NotSentError: a POST granted with less deadline left than a round trip.
+            OutcomeUnknownError: the deadline ran out with a POST in flight.
+            DeadlineExceededError: the deadline ran out with a GET in flight.
+        """
+        # When the request reached OKX at the latest, in seconds before the release
+        # (negative: it may still arrive after it). See _round_trips.
+        ago = 0.0
+        try:
+            if call.method != "GET" and deadline.left < self.min_round_trip:
+                raise call.not_sent(deadline.left, self.min_round_trip)
+            try:
+                with deadline:
+                    headers = self._sign(call.method, call.request_path, call.body)
+                    started = self._clock.monotonic()
+                    # Abandoned in flight, its bytes may still reach OKX: for as long
+                    # as a connection may take to open, then it is counted.
+                    ago = -self._connect_timeout
+                    raw, status, reused = await send(
+                        self.session,
+                        self._connections,
+                        call.method,
+                        call.url,
+                        headers,
+                        call.body or None,
+                    )
+                    ago = self._credit(started, reused)
+            except ExpiredError:
+                raise call.expired() from None
+            except OKXError as error:  # the network, a redirect, a body past the cap
+                ago = 0.0
+                return b"", 0, error
+        finally:
+            arrived = getattr(slot, "arrived", None)
+            if arrived is not None:
+                arrived(ago)
+        return raw, status, None
+
+    def _release(self, slot: Slot) -> Awaitable[object]:
+        """Step 3: release the slot, shielded: a cancelled caller does not cut it short.
+
+        What to await: `DONE` when the slot was released at once (LocalRateLimiter),
+        else the release's task, which `close` waits for.
+        """
+        release = slot.__aexit__(None, None, None)
+        if release is DONE or (isinstance(release, asyncio.Future) and release.done()):
+            return DONE  # no task needed
+        task = asyncio.ensure_future(release)
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+        return asyncio.shield(task)
+
+    async def _after_failure(
+        self,
+        call: Call,
         failure: OKXError,
-        delay: float,
+        attempt: int,
+        deadline: Deadline,
+        limiter: RateLimiter,
+        user_key: str,
         trace: CallTrace | None,
     ) -> None:
+        """Step 4, for a failed attempt: raise, or wait out the backoff before the next one.
+
+        The backoff, and a clock resync after 50102, run within the deadline.
+
+        Raises:
+            OutcomeUnknownError: the failure leaves a POST's outcome in doubt.
+            OKXError: ``failure`` itself, when it is final or the deadline cannot
+                hold the backoff; DeadlineExceededError when the deadline runs out.
+        """
+        try:
+            with deadline:
+                delay = await self._retry_delay(call, failure, attempt, limiter, user_key)
+                if delay > deadline.remaining():
+                    raise failure
+                self._retrying(call, attempt, failure, delay, trace)
+                await self._clock.sleep(delay)
+        except ExpiredError:
+            raise call.deadline_exceeded() from None
+
+    async def _retry_delay(
+        self, call: Call, error: OKXError, attempt: int, limiter: RateLimiter, user_key: str
+    ) -> float:
+        """Apply the retry policy to a failed attempt: raise, or the seconds to wait first."""
+        decision = decide(call.method, error)
+        if decision is Decision.UNKNOWN:
+            raise call.unknown(str(error)) from error
+        if isinstance(error, RateLimitError):
+            # Even on the last attempt: other callers of this budget must slow down.
+            await limiter.penalize(user_key, call.path)
+        if decision is Decision.RAISE or attempt >= self._max_attempts:
+            raise error
+        if isinstance(error, TimestampExpiredError):
+            await self.sync_clock()
+        return backoff_delay(attempt, self._rng.random())
+
+    @staticmethod
+    def _retrying(
+        call: Call, attempt: int, failure: OKXError, delay: float, trace: CallTrace | None
+    ) -> None:
         """Report a retry about to be made: one INFO line, and the retries counter."""
-        reason, code = outcome_of(method, failure)
+        reason, code = outcome_of(call.method, failure)
         logger.info(
             "%s %s attempt %d failed (%s%s, %s); retrying in %.3f s",
-            method,
-            path,
+            call.method,
+            call.path,
             attempt,
             reason,
             f" {code}" if code else "",
@@ -545,40 +542,6 @@ class Transport:
         self.min_round_trip = min(self.min_round_trip, round_trip)
         return self._round_trips.credit(now, round_trip, reused=reused)
 
-    async def _release(self, slot: Slot) -> None:
-        """Release a slot, shielded: a cancelled caller does not cut a release short."""
-        release = slot.__aexit__(None, None, None)
-        if isinstance(release, asyncio.Future) and release.done():
-            return  # released at once (LocalRateLimiter): no task needed
-        task = asyncio.ensure_future(release)
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
-        await asyncio.shield(task)
-
-    async def _after_failure(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, object],
-        algo_id: str,
-        error: OKXError,
-        attempt: int,
-        limiter: RateLimiter,
-        user_key: str,
-    ) -> float:
-        """Apply the retry policy to a failed attempt: raise, or the seconds to wait first."""
-        decision = decide(method, error)
-        if decision is Decision.UNKNOWN:
-            raise OutcomeUnknownError(algo_id, {"path": path, **params}, str(error)) from error
-        if isinstance(error, RateLimitError):
-            # Even on the last attempt: other callers of this budget must slow down.
-            await limiter.penalize(user_key, path)
-        if decision is Decision.RAISE or attempt >= self._max_attempts:
-            raise error
-        if isinstance(error, TimestampExpiredError):
-            await self.sync_clock()
-        return backoff_delay(attempt, self._rng.random())
-
     def _sign(self, method: str, request_path: str, body: str) -> dict[str, str]:
         timestamp = self.timestamp()
         headers = dict(self._fixed_headers)
@@ -586,99 +549,6 @@ class Transport:
         headers["OK-ACCESS-SIGN"] = self._credentials.sign(timestamp, method, request_path, body)
         return headers
 
-    async def _send(
-        self,
-        method: str,
-        url: URL | str,
-        headers: Mapping[str, str] | None,
-        body: str | None,
-    ) -> tuple[bytes, int, bool]:
-        """One HTTP exchange: the body, the status, and whether the connection was reused.
-
-        Network faults become TransportError with ``sent`` set.
-
-        Redirects are never followed (they would carry the signed request to
-        another host, outside the limiter) and error statuses never raise inside
-        aiohttp, whatever a borrowed session says. The body is read up to
-        ``MAX_RESPONSE_BYTES`` (decompressed). The aiohttp exception is not
-        chained: its ``request_info`` holds the request's headers, passphrase
-        included.
-        """
-        try:
-            async with self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body.encode() if body else None,
-                allow_redirects=False,
-                raise_for_status=False,
-            ) as response:
-                status = response.status
-                # The connection's protocol object, one per TCP connection. Not
-                # ``response.connection``: aiohttp hands a short answer's connection
-                # back to its pool before returning the response, so that is None.
-                # Without it (another aiohttp), no round trip counts as reused: no
-                # credit, which is safe.
-                protocol: object = getattr(response, "_protocol", None)
-                reused = protocol is not None and protocol in self._connections
-                if protocol is not None and not reused:
-                    self._connections.add(protocol)
-                if 300 <= status < 400:
-                    raise HTTPStatusError(
-                        status, f"redirect to {response.headers.get('Location')!r}"
-                    )
-                raw = await _read_capped(response)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            error = TransportError(f"{method} {_path(url)}: cannot connect: {exc}", sent=False)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            error = TransportError(f"{method} {_path(url)}: {type(exc).__name__}: {exc}", sent=True)
-        else:
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s %s -> HTTP %d (%d bytes)", method, _path(url), status, len(raw))
-            return raw, status, reused
-        raise error  # outside the except clause, so the aiohttp exception is not its context
-
     def __repr__(self) -> str:
         user = self._user_key[-4:] if self._user_key else "?"
         return f"Transport(base_url={self.base_url!r}, demo={self.demo}, user_key='…{user}')"
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, or ResponseTooLargeError past ``MAX_RESPONSE_BYTES`` (decompressed)."""
-    length = response.content_length
-    if (
-        length is not None
-        and length > MAX_RESPONSE_BYTES
-        and not response.headers.get("Content-Encoding")
-    ):
-        raise ResponseTooLargeError(
-            f"Content-Length {length} is over the {MAX_RESPONSE_BYTES}-byte cap",
-            response.status,
-            "",
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise ResponseTooLargeError(
-                f"body over the {MAX_RESPONSE_BYTES}-byte cap", response.status, ""
-            )
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-_SAFE_QUERY_TEXT: Final = re.compile(r"[A-Za-z0-9_.~-]*")
-
-
-def _query(params: Mapping[str, object]) -> str:
-    """The query string: joined directly when nothing needs quoting (ids, enums), else urlencode."""
-    texts = [(key, str(value)) for key, value in params.items()]
-    # Safe pieces concatenated stay safe, and one unsafe piece makes the whole unsafe.
-    if _SAFE_QUERY_TEXT.fullmatch("".join(k + v for k, v in texts)):
-        return "&".join(f"{k}={v}" for k, v in texts)
-    return urlencode(params)
-
-
-def _path(url: URL | str) -> str:
-    return URL(url).path if isinstance(url, str) else url.path

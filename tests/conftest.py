@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from okx_grid_async import Credentials, GridClient, LocalRateLimiter
-from okx_grid_async._transport import forget_shared_state
+from okx_grid_async._shared import forget_shared_state
 from okx_grid_async.simulator import GridSimulator, SimAccount
 
 from .cli_runner import clean_environment, cli  # noqa: F401  (fixtures for every module)

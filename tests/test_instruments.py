@@ -23,7 +23,7 @@ from okx_grid_async import (
 from okx_grid_async._constants import PUBLIC_INSTRUMENTS_PATH
 from okx_grid_async._instruments import InstrumentCache, instrument_cache
 from okx_grid_async._models import instrument_parser
-from okx_grid_async._transport import PUBLIC_INSTRUMENTS_LIMITER
+from okx_grid_async._shared import PUBLIC_INSTRUMENTS_LIMITER
 from okx_grid_async.simulator import GridSimulator, SimAccount
 from okx_grid_async.testing import FakeClock
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -45,6 +45,7 @@ from okx_grid_async import (
     TransportError,
 )
 from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, GRID_POSITIONS_PATH
+from okx_grid_async._otel import may_record
 from okx_grid_async._telemetry import OUTCOMES, outcome_of
 from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount
 
@@ -393,3 +394,87 @@ def test_by_default_the_client_records_through_the_global_providers() -> None:
     # A retry and a reconnect are counted only when they happen; none did here.
     unrecorded = {"okx_grid.retries", "okx_grid.ws.reconnects"}
     assert done.stdout.strip() == str(sorted(INSTRUMENTS.keys() - unrecorded))
+
+
+def test_an_sdk_configured_after_the_client_was_built_still_records() -> None:
+    """Before any SDK, a call records nothing (and costs no span); set one, and the next records."""
+    program = textwrap.dedent(
+        """
+        import asyncio
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from okx_grid_async import Credentials, GridClient, LocalRateLimiter
+        from okx_grid_async.simulator import GridSimulator
+
+        reader, exporter = InMemoryMetricReader(), InMemorySpanExporter()
+
+        def configure_the_sdk() -> None:
+            metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+            tracers = TracerProvider()
+            tracers.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(tracers)
+
+        async def main() -> None:
+            async with GridSimulator() as sim:
+                account = sim.add_account()
+                grid = sim.add_grid(account.user_id)
+                creds = Credentials(account.api_key, account.secret_key, account.passphrase)
+                async with GridClient(
+                    creds, base_url=sim.url, user_id=account.user_id,
+                    rate_limiter=LocalRateLimiter(),
+                ) as client:
+                    telemetry = client._transport._telemetry
+                    await client.get_positions(grid.algo_id)
+                    print("before:", telemetry.begin("GET", "/probe") is None)
+                    configure_the_sdk()
+                    await client.get_positions(grid.algo_id)
+                    await client.get_positions(grid.algo_id)
+
+        asyncio.run(main())
+        data = reader.get_metrics_data()
+        points = {
+            m.name: sum(getattr(p, "count", getattr(p, "value", 0)) for p in m.data.data_points)
+            for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics
+        }
+        print("requests:", points["okx_grid.requests"])
+        print("spans:", [s.name for s in exporter.get_finished_spans()])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "before: True",  # no SDK yet: the call is not traced at all
+        "requests: 2",  # the two calls made after the SDK was set, not the one before
+        f"spans: {[POS, POS]}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("provider", "records"),
+    [
+        (None, False),  # the global one decides
+        (metrics.NoOpMeterProvider(), False),
+        (metrics.get_meter_provider(), False),  # the API's proxy while no global is set
+        (trace.NoOpTracerProvider(), False),
+        (trace.ProxyTracerProvider(), False),
+        (MeterProvider(), True),
+        (TracerProvider(), True),
+    ],
+)
+def test_only_a_provider_of_an_sdk_records_without_a_global_one(
+    provider: object, records: bool
+) -> None:
+    assert may_record(provider) is records
+    if isinstance(provider, MeterProvider | TracerProvider):
+        provider.shutdown()
