@@ -26,6 +26,7 @@ from okx_grid_async import (
     GridOrder,
     GridPosition,
     InvalidArgumentError,
+    LocalRateLimiter,
     LoginRefusedError,
     WatchFailure,
     WatchStream,
@@ -41,6 +42,14 @@ pytestmark = pytest.mark.realtime
 T = TypeVar("T")
 # Short enough to test, long enough for a loaded 2-core machine.
 BEAT, PONG = 0.3, 0.3
+
+
+def client_of(sim: GridSimulator, account: SimAccount) -> GridClient:
+    """A client of ``account`` on a simulator of the test's own."""
+    creds = Credentials(account.api_key, account.secret_key, account.passphrase)
+    return GridClient(
+        creds, base_url=sim.url, user_id=account.user_id, rate_limiter=LocalRateLimiter()
+    )
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -178,9 +187,8 @@ async def test_the_price_walk_is_pushed() -> None:
     async with GridSimulator(seed=3, price_tick_interval=0.05) as sim:
         account = sim.add_account()
         ids = [sim.add_grid(account.user_id).algo_id for _ in range(3)]
-        creds = Credentials(account.api_key, account.secret_key, account.passphrase)
         async with (
-            GridClient(creds, base_url=sim.url, user_id=account.user_id) as client,
+            client_of(sim, account) as client,
             client.watch_positions(ids) as stream,
         ):
             times: dict[str, list[object]] = {algo_id: [] for algo_id in ids}
@@ -374,15 +382,12 @@ async def test_a_silent_server_is_detected_and_replaced(
     meters.shutdown()
 
 
-async def test_the_heartbeat_keeps_an_idle_connection_open(
-    account: SimAccount, creds: Credentials
-) -> None:
+async def test_the_heartbeat_keeps_an_idle_connection_open() -> None:
     async with GridSimulator(seed=7, ws_idle_timeout=0.6) as sim:
         account = sim.add_account()
         grid = sim.add_grid(account.user_id)
-        creds = Credentials(account.api_key, account.secret_key, account.passphrase)
         async with (
-            GridClient(creds, base_url=sim.url, user_id=account.user_id) as client,
+            client_of(sim, account) as client,
             client.watch_positions([grid.algo_id], heartbeat=0.2, pong_timeout=0.3) as stream,
         ):
             await next_update(stream)
@@ -395,9 +400,8 @@ async def test_a_stream_that_only_receives_is_not_closed_for_silence() -> None:
     async with GridSimulator(seed=7, ws_idle_timeout=0.6, price_tick_interval=0.05) as sim:
         account = sim.add_account()
         grid = sim.add_grid(account.user_id)
-        creds = Credentials(account.api_key, account.secret_key, account.passphrase)
         async with (
-            GridClient(creds, base_url=sim.url, user_id=account.user_id) as client,
+            client_of(sim, account) as client,
             client.watch_positions([grid.algo_id], heartbeat=0.2, pong_timeout=0.3) as stream,
         ):
             ended = time.monotonic() + 1.5
@@ -407,15 +411,12 @@ async def test_a_stream_that_only_receives_is_not_closed_for_silence() -> None:
             assert stream.stats.pushes > 10
 
 
-async def test_an_idle_close_4004_is_followed_by_a_new_connection(
-    account: SimAccount, creds: Credentials
-) -> None:
+async def test_an_idle_close_4004_is_followed_by_a_new_connection() -> None:
     async with GridSimulator(seed=7, ws_idle_timeout=0.3) as sim:
         account = sim.add_account()
         grid = sim.add_grid(account.user_id)
-        creds = Credentials(account.api_key, account.secret_key, account.passphrase)
         async with (
-            GridClient(creds, base_url=sim.url, user_id=account.user_id) as client,
+            client_of(sim, account) as client,
             # A heartbeat longer than the server's idle limit: it closes with 4004.
             client.watch_positions([grid.algo_id], heartbeat=5.0) as stream,
         ):

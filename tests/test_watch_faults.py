@@ -17,7 +17,6 @@ import pytest
 from aiohttp import web
 
 from okx_grid_async import (
-    Credentials,
     GridClient,
     HTTPStatusError,
     LocalRateLimiter,
@@ -38,20 +37,12 @@ from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount
 
 from .conftest import ClientFactory
 from .scripted_okx import CREDENTIALS, ScriptedOKX, scripted_okx
-from .test_watch import next_item, next_update, until, ws_tasks
+from .test_watch import client_of, next_item, next_update, until, ws_tasks
 
 pytestmark = pytest.mark.realtime
 
 Session = Callable[[web.WebSocketResponse, int], Awaitable[None]]
 LOGGED_IN = {"event": "login", "code": "0", "msg": "", "connId": "c0ffee00"}
-
-
-def client_of(sim: GridSimulator, account: SimAccount) -> GridClient:
-    """A client of ``account`` on a simulator of the test's own."""
-    creds = Credentials(account.api_key, account.secret_key, account.passphrase)
-    return GridClient(
-        creds, base_url=sim.url, user_id=account.user_id, rate_limiter=LocalRateLimiter()
-    )
 
 
 def row(algo_id: str = "1", **fields: str) -> dict[str, str]:
