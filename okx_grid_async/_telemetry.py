@@ -6,17 +6,13 @@ transport's hot path then tests only that None: no attributes are built, no
 clock is read, no ``ImportError`` is caught per request. With the API installed,
 the instruments live in `okx_grid_async._otel`, recorded through the providers
 given or the global ones; while those are the API's no-ops (no SDK configured),
-a call skips them (see `okx_grid_async._otel`).
-
-The outcome of an attempt is a pure function of its error (``_outcome``), shared by the metrics,
-the spans and the retry log line.
+a call skips them (see `okx_grid_async._otel`). The outcome attribute of an
+attempt is `okx_grid_async._outcome.outcome_of`, shared with the retry log line.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from ._outcome import OUTCOMES, outcome_of
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -25,7 +21,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._otel import Telemetry
 
-__all__ = ["OUTCOMES", "call_telemetry", "outcome_of"]
+__all__ = ["call_telemetry"]
 
 
 def call_telemetry(

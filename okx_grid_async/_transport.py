@@ -51,6 +51,7 @@ from ._errors import (
 from ._http import Connections, send
 from ._limiter import DONE, RateLimiter, Slot
 from ._models import ResultParser, server_time_parser, uid_parser
+from ._outcome import outcome_of
 from ._retry import Decision, backoff_delay, decide
 from ._round_trips import RoundTrips
 from ._shared import (
@@ -62,7 +63,6 @@ from ._shared import (
     server_clock_for,
     user_id_of,
 )
-from ._telemetry import outcome_of
 from ._validation import check_seconds
 
 if TYPE_CHECKING:

@@ -46,7 +46,7 @@ from okx_grid_async import (
 )
 from okx_grid_async._constants import GRID_CLOSE_POSITION_PATH, GRID_POSITIONS_PATH
 from okx_grid_async._otel import may_record
-from okx_grid_async._telemetry import OUTCOMES, outcome_of
+from okx_grid_async._outcome import OUTCOMES, outcome_of
 from okx_grid_async.simulator import FaultKind, GridSimulator, SimAccount
 
 from .conftest import ClientFactory
